@@ -1,0 +1,79 @@
+"""The Faust application factory, with settings that work on the embedded broker and on real Kafka.
+
+Every fluentsync worker is one Faust app built here, so the choices that matter for correctness live
+in one place:
+
+- **At-least-once** (``processing_guarantee="at_least_once"``). The embedded broker refuses
+  InitProducerId, so Faust's ``exactly_once`` fails on it; it is an opt-in for real Kafka only and no
+  correctness property of fluentsync depends on it (design.md §3).
+- **Fast group membership** on the embedded broker: a first join waits about the rebalance timeout and
+  a re-join after a member left waits about the session timeout, so tests and the demo use short ones.
+  Production keeps Kafka's defaults unless configured.
+- **No implicit topics**: ``topic_allow_declare`` stays on for Faust's own changelog and leader topics
+  (Faust creates them with the app's partition count), but source topics are created explicitly by
+  :mod:`fluentsync.streams.kafka.topics` with the same partition count, so co-partitioning holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import faust
+
+__all__ = ["FaustOptions", "create_app"]
+
+
+@dataclass(frozen=True)
+class FaustOptions:
+    """The Faust settings fluentsync chooses; everything else keeps Faust's defaults."""
+
+    bootstrap: str
+    #: The broker is the embedded one: use the transport that works around its end-offset bug.
+    embedded: bool = False
+    partitions: int = 1
+    data_dir: Path = Path("var/faust")
+    store: str = "rocksdb://"  #: ``rocksdb://`` (rocksdict, survives restarts) or ``memory://``
+    web_enabled: bool = False
+    web_port: int = 6066
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
+    #: Short group timeouts (seconds) for the embedded broker; ``None`` keeps Faust/Kafka defaults.
+    session_timeout: float | None = 6.0
+    rebalance_timeout: float | None = 6.0
+    heartbeat_interval: float | None = 1.0
+    commit_interval: float = 1.0
+    extra: tuple[tuple[str, Any], ...] = ()
+
+
+def create_app(app_id: str, options: FaustOptions, **kwargs: Any) -> faust.App:
+    """A configured :class:`faust.App`; ``kwargs`` override any setting."""
+    scheme = "kafka"
+    if options.embedded:
+        from fluentsync.streams.kafka import faust_transport
+
+        scheme = faust_transport.SCHEME
+    settings: dict[str, Any] = {
+        "broker": f"{scheme}://{options.bootstrap}",
+        "store": options.store,
+        "datadir": str(options.data_dir),
+        "topic_partitions": options.partitions,
+        "topic_replication_factor": 1,
+        "processing_guarantee": options.processing_guarantee,
+        "web_enabled": options.web_enabled,
+        "web_port": options.web_port,
+        "web_host": "127.0.0.1",
+        "broker_commit_interval": options.commit_interval,
+        "table_standby_replicas": 0,
+        "consumer_auto_offset_reset": "earliest",
+        "producer_acks": -1,
+    }
+    if options.session_timeout is not None:
+        settings["broker_session_timeout"] = options.session_timeout
+    if options.rebalance_timeout is not None:
+        settings["broker_rebalance_timeout"] = options.rebalance_timeout
+    if options.heartbeat_interval is not None:
+        settings["broker_heartbeat_interval"] = options.heartbeat_interval
+    settings.update(dict(options.extra))
+    settings.update(kwargs)
+    return faust.App(app_id, **settings)

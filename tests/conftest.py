@@ -1,0 +1,5 @@
+"""Shared test set-up: servers are started once per session by the fixture plugins below."""
+
+pytest_plugins = [
+    "tests.fixtures.kafka",
+]
