@@ -2,4 +2,7 @@
 
 pytest_plugins = [
     "tests.fixtures.kafka",
+    "tests.fixtures.sandbox",
+    "tests.fixtures.s3",
+    "tests.fixtures.sftp",
 ]

@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "broker": ("fluentsync.streams.cli.broker:broker", "Run the embedded Kafka-compatible broker."),
     "topics": ("fluentsync.streams.cli.topics:topics", "Create or describe Kafka topics explicitly."),
     "demo": ("fluentsync.streams.cli.demo:demo", "Run the end-to-end demo on embedded defaults."),
+    "sandbox": ("fluentsync.connectors.sandbox.cli:sandbox", "Run the local Fluent Commerce sandbox."),
 }
 
 

@@ -1,0 +1,1 @@
+"""Integration tests of the Fluent sandbox, driven with a plain httpx client."""
