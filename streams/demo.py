@@ -1,133 +1,186 @@
-"""``fluentsync demo``: the whole product on embedded defaults, bounded, so a first-time user sees it work.
+"""``fluentsync demo``: the product on embedded defaults, bounded, so a first-time user sees it work.
 
-What it runs grows with the product. Today (foundation): it starts the embedded broker, creates the
-demo workflow's topics explicitly, publishes a small inventory snapshot as Avro ``SourceRecord`` events
-keyed by record key, reads them back through a consumer group, decodes them with schema resolution, and
-prints what arrived per partition. Each step prints one line; any failure exits non-zero.
+What it runs grows with the product. Today: it starts the embedded broker, writes sample partner files
+into a local inbox (an inventory CSV with a few malformed rows, a products JSON Lines file), writes a
+pipeline file for them, starts a real ``fluentsync worker`` on it, and follows the topics until both
+files are published: records on ``records.<wf>``, dead letters with their line numbers on ``dlq.<wf>``,
+``COMPLETED`` on ``files.<wf>``. It prints one line per step and a summary, then stops everything.
+Any failure exits non-zero.
 """
 
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
-import json
+import os
+import random
+import sys
+import tempfile
 import time
-import uuid
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+import yaml
 
-from fluentsync.schemas.codec import AvroCodec, default_codec
+from fluentsync.schemas.records import batch_records
+from fluentsync.streams.config import parse_pipeline
 from fluentsync.streams.kafka.broker import EmbeddedBroker
-from fluentsync.streams.kafka.topics import TopicSpec, ensure_topics
+from fluentsync.streams.kafka.names import WorkflowTopics
+from fluentsync.streams.kafka.tail import TopicTail
+from fluentsync.streams.worker import prepare
 
 __all__ = ["DemoResult", "run_demo"]
 
-WORKFLOW = "demo-inventory"
 PARTITIONS = 3
-SAMPLE_CSV = """skuRef,locationRef,qty,status
-SKU-001,LOC-SYD,12,ACTIVE
-SKU-002,LOC-SYD,0,ACTIVE
-SKU-003,LOC-MEL,7,ACTIVE
-SKU-001,LOC-MEL,3,INACTIVE
-SKU-004,LOC-BNE,25,ACTIVE
-SKU-005,LOC-BNE,1,ACTIVE
-"""
+INVENTORY_ROWS = 10_000
+MALFORMED_ROWS = (17, 4_242, 9_001)
+PRODUCT_ROWS = 500
 
 
-@dataclass(frozen=True)
+@dataclass
+class FileSummary:
+    workflow: str
+    path: str
+    records: int = 0
+    published: int = 0
+    dead_letters: list[str] = field(default_factory=list)
+
+
+@dataclass
 class DemoResult:
     bootstrap: str
-    published: int
-    consumed: int
-    per_partition: dict[int, int]
+    workdir: Path
+    files: list[FileSummary]
     seconds: float
 
+    @property
+    def published(self) -> int:
+        return sum(f.published for f in self.files)
 
-def _records(text: str) -> list[tuple[str, dict[str, str]]]:
-    rows = list(csv.DictReader(io.StringIO(text)))
-    return [(json.dumps([row["skuRef"], row["locationRef"]], separators=(",", ":")), row) for row in rows]
-
-
-async def _publish(bootstrap: str, topic: str, codec: AvroCodec, run_id: str) -> int:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await producer.start()
-    try:
-        now = datetime.now(UTC)
-        file = {"source": "local", "location": "demo", "path": "inventory.csv", "version": "builtin"}
-        records = _records(SAMPLE_CSV)
-        for index, (key, row) in enumerate(records):
-            event = {
-                "workflow": WORKFLOW,
-                "record_key": key,
-                "record": json.dumps(row, separators=(",", ":")),
-                "provenance": {"source_uri": "file:///demo/inventory.csv", "file": file,
-                               "file_id": json.dumps(list(file.values())), "record_index": index,
-                               "row_number": index + 1, "line": index + 2},
-                "run_id": run_id,
-                "published_at": now,
-            }
-            await producer.send(topic, codec.encode("fluentsync.records.SourceRecord", event), key=key.encode())
-        await producer.flush()
-        return len(records)
-    finally:
-        await producer.stop()
+    @property
+    def dead_lettered(self) -> int:
+        return sum(len(f.dead_letters) for f in self.files)
 
 
-async def _consume(bootstrap: str, topic: str, expected: int, codec: AvroCodec, run_id: str) -> Counter[int]:
-    """Count this run's records per partition (a rerun against a long-lived Kafka ignores older runs)."""
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=f"{WORKFLOW}-demo-{run_id}", auto_offset_reset="earliest",
-        session_timeout_ms=6000, heartbeat_interval_ms=500, rebalance_timeout_ms=3000, enable_auto_commit=False,
-    )
-    await consumer.start()
-    per_partition: Counter[int] = Counter()
-    try:
-        deadline = time.monotonic() + 30
-        while sum(per_partition.values()) < expected and time.monotonic() < deadline:
-            for tp, messages in (await consumer.getmany(timeout_ms=500)).items():
-                for message in messages:
-                    event = codec.decode(message.value or b"", reader="fluentsync.records.SourceRecord")
-                    if event["run_id"] == run_id:
-                        per_partition[tp.partition] += 1
-        await consumer.commit()
-    finally:
-        await consumer.stop()
-    return per_partition
+def write_sample_files(inbox: Path, seed: int = 7) -> dict[str, Path]:
+    """An inventory CSV (with malformed rows) and a products JSON Lines file, deterministic."""
+    rng = random.Random(seed)
+    inventory = inbox / "inventory" / "incoming" / "inventory-snapshot.csv"
+    products = inbox / "products" / "incoming" / "products.jsonl"
+    inventory.parent.mkdir(parents=True, exist_ok=True)
+    products.parent.mkdir(parents=True, exist_ok=True)
+    with inventory.open("w", encoding="utf-8") as out:
+        out.write("skuRef,locationRef,qty,status,expectedOn\n")
+        for i in range(INVENTORY_ROWS):
+            sku, loc, qty = f"SKU-{i // 4:05d}", f"LOC-{i % 4:02d}", rng.randint(0, 250)
+            if i in MALFORMED_ROWS:
+                out.write(f"{sku},{loc},{qty},ACTIVE,,damaged\n")  # one cell too many: a malformed row
+                continue
+            out.write(f"{sku},{loc},{qty},ACTIVE,\n")
+    with products.open("w", encoding="utf-8") as out:
+        for i in range(PRODUCT_ROWS):
+            out.write(f'{{"ref": "P-{i:04d}", "name": "Product {i}", "price": {rng.randint(100, 9999) / 100}}}\n')
+    return {"inventory": inventory, "products": products}
 
 
-async def run_demo(bootstrap: str | None = None, say: Callable[[str], None] = print) -> DemoResult:
-    """Run the demo; with ``bootstrap`` None an embedded broker is started and stopped around it."""
+def pipeline(bootstrap: str, inbox: Path) -> dict[str, Any]:
+    def source(folder: str, pattern: str) -> dict[str, Any]:
+        return {"type": "local", "root": str(inbox), "prefix": f"{folder}/incoming/", "patterns": [pattern],
+                "poll_interval": 0.5, "stable_listings": 1}
+
+    return {
+        "kafka": {"bootstrap": bootstrap, "partitions": PARTITIONS, "app_id": "fluentsync-demo"},
+        "workflows": {
+            "inventory": {"source": source("inventory", "*.csv"), "format": {"type": "csv"},
+                          "key": ["skuRef", "locationRef"]},
+            "products": {"source": source("products", "*.jsonl"), "format": {"type": "jsonl"}, "key": ["ref"]},
+        },
+    }
+
+
+async def run_demo(workdir: Path | None = None, say: Callable[[str], None] = print) -> DemoResult:
     started = time.monotonic()
-    codec = default_codec()
-    broker = EmbeddedBroker() if bootstrap is None else None
-    if broker is not None:
-        await broker.start()
-        bootstrap = broker.bootstrap
-        say(f"[broker] embedded Kafka-compatible broker on {bootstrap}")
-    assert bootstrap is not None
+    temporary = tempfile.TemporaryDirectory(prefix="fluentsync-demo-") if workdir is None else None
+    root = Path(temporary.name) if temporary else Path(workdir)  # type: ignore[arg-type]
     try:
-        topic = f"records.{WORKFLOW}"
-        await ensure_topics(bootstrap, [TopicSpec(topic, PARTITIONS), TopicSpec(f"dlq.{WORKFLOW}", PARTITIONS)])
-        say(f"[topics] {topic} and dlq.{WORKFLOW} with {PARTITIONS} partitions")
-        run_id = uuid.uuid4().hex[:12]
-        published = await _publish(bootstrap, topic, codec, run_id)
-        say(f"[source] published {published} inventory records as Avro (single-object encoding)")
-        per_partition = await _consume(bootstrap, topic, published, codec, run_id)
-        consumed = sum(per_partition.values())
-        say(f"[stream] consumed and decoded {consumed} records: "
-            + ", ".join(f"partition {p}: {n}" for p, n in sorted(per_partition.items())))
-        if consumed != published:
-            raise RuntimeError(f"published {published} records but consumed {consumed}")
-        return DemoResult(bootstrap, published, consumed, dict(per_partition), time.monotonic() - started)
+        async with EmbeddedBroker(log_file=root / "broker.log") as broker:
+            say(f"[broker] embedded Kafka-compatible broker on {broker.bootstrap}")
+            files = write_sample_files(root / "inbox")
+            say(f"[files] {INVENTORY_ROWS:,} inventory rows ({len(MALFORMED_ROWS)} malformed) and "
+                f"{PRODUCT_ROWS} products in {root / 'inbox'}")
+            document = pipeline(broker.bootstrap, root / "inbox")
+            config_path = root / "pipeline.yaml"
+            config_path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+            config = parse_pipeline(document, str(config_path))
+            await prepare(config, broker.bootstrap)
+            say(f"[topics] files/records/dlq/ledger for {', '.join(config.workflows)}, {PARTITIONS} partitions each")
+            summaries = await _run_worker(broker.bootstrap, root, config_path, files, say)
     finally:
-        if broker is not None:
-            await broker.stop()
+        if temporary is not None:
+            temporary.cleanup()
+    result = DemoResult(broker.bootstrap, root, summaries, time.monotonic() - started)
+    for summary in summaries:
+        if summary.published + len(summary.dead_letters) != summary.records:
+            raise RuntimeError(f"{summary.path}: {summary.records} records but {summary.published} published "
+                               f"and {len(summary.dead_letters)} dead-lettered")
+    return result
 
 
-def main(bootstrap: str | None = None) -> DemoResult:
-    return asyncio.run(run_demo(bootstrap))
+async def _run_worker(bootstrap: str, root: Path, config_path: Path, files: dict[str, Path],
+                      say: Callable[[str], None]) -> list[FileSummary]:
+    log = root / "worker.log"
+    with log.open("ab") as out:
+        worker = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "fluentsync", "worker", "--config", str(config_path),
+            "--data-dir", str(root / "worker-data"), "-l", "warning",
+            stdout=out, stderr=asyncio.subprocess.STDOUT, env={**os.environ},
+        )
+    say(f"[worker] fluentsync worker started (pid {worker.pid}); its log: {log}")
+    try:
+        summaries = []
+        for workflow, path in files.items():
+            summaries.append(await _follow(bootstrap, workflow, path, root / "inbox", worker))
+        for summary in summaries:
+            say(f"[source] {summary.path}: {summary.records:,} records -> {summary.published:,} published, "
+                f"{len(summary.dead_letters)} dead-lettered")
+            for reason in summary.dead_letters[:3]:
+                say(f"         dead letter: {reason}")
+        return summaries
+    finally:
+        if worker.returncode is None:
+            worker.terminate()
+        try:
+            await asyncio.wait_for(worker.wait(), 30)
+        except TimeoutError:
+            worker.kill()
+            await worker.wait()
+
+
+async def _follow(
+    bootstrap: str, workflow: str, path: Path, inbox: Path, worker: asyncio.subprocess.Process
+) -> FileSummary:
+    topics = WorkflowTopics.of(workflow)
+    relative = path.relative_to(inbox).as_posix()
+    summary = FileSummary(workflow, relative)
+    async with TopicTail(bootstrap, topics.files) as events, TopicTail(bootstrap, topics.records) as records, \
+            TopicTail(bootstrap, topics.dlq) as dlq:
+        def completed(items: list[dict[str, Any]]) -> bool:
+            if worker.returncode is not None:
+                raise RuntimeError(f"the worker exited with code {worker.returncode}; see worker.log")
+            return any(e["kind"] in ("COMPLETED", "FAILED") for e in items)
+
+        done = next(e for e in await events.until(completed, timeout=120) if e["kind"] in ("COMPLETED", "FAILED"))
+        if done["kind"] == "FAILED":
+            raise RuntimeError(f"{relative} failed: {done['reason']}")
+        summary.records = done["record_count"]
+        expected_bad = done["error_count"]
+        await records.until(lambda b: sum(len(x["record_keys"]) for x in b) >= summary.records - expected_bad)
+        summary.published = sum(1 for batch in records.items for _ in batch_records(batch))
+        await dlq.until(lambda d: len(d) >= expected_bad)
+        summary.dead_letters = [f"line {d['provenance']['line']}: {d['reason']}" for d in dlq.items]
+    return summary
+
+
+def main(workdir: Path | None = None) -> DemoResult:
+    return asyncio.run(run_demo(workdir))

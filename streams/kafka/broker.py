@@ -28,7 +28,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
-__all__ = ["BrokerError", "EmbeddedBroker", "broker_binary", "free_port"]
+__all__ = ["CLUSTER_ID", "BrokerError", "EmbeddedBroker", "broker_binary", "free_port", "is_embedded_broker"]
+
+#: Cluster id of brokers started here; Tansu's own default is ``tansu_cluster``.
+CLUSTER_ID = "fluentsync-embedded"
+_EMBEDDED_CLUSTER_IDS = {CLUSTER_ID, "tansu_cluster"}
 
 
 class BrokerError(RuntimeError):
@@ -108,6 +112,8 @@ class EmbeddedBroker:
             url,
             "--storage-engine",
             "memory://tansu/",
+            "--cluster-id",
+            CLUSTER_ID,
         ]
 
     # -- synchronous control (the CLI and thread-based callers) -------------------------------
@@ -234,3 +240,20 @@ class EmbeddedBroker:
                 return True
         except OSError:
             return False
+
+
+async def is_embedded_broker(bootstrap: str) -> bool:
+    """True when ``bootstrap`` is an embedded (Tansu) broker, told by its cluster id.
+
+    Components that must work around the embedded broker's gaps (end offsets, short group timeouts)
+    use this when the pipeline names the broker by address rather than ``embedded``.
+    """
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        cluster = await admin.describe_cluster()
+    finally:
+        await admin.close()
+    return cluster.get("cluster_id") in _EMBEDDED_CLUSTER_IDS

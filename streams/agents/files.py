@@ -1,0 +1,273 @@
+"""The source connector as Faust agents: discover files, publish their records, archive them when settled.
+
+Per workflow:
+
+- a **discovery timer** (``on_leader=True``: one worker in the group lists the source, never several)
+  lists the inbox, keeps settled files that match (:mod:`~fluentsync.connectors.ingest.selection`) and
+  announces each new version with ``FileEvent DISCOVERED`` on ``files.<wf>``, keyed by the file's path;
+- a **files agent** on ``files.<wf>``: for DISCOVERED it checks the ``processed-files-<wf>`` table
+  (changelog-backed, co-partitioned with the topic, so the worker that owns a path owns its state),
+  then streams the file through the parser into the records topic (:class:`FilePublisher`);
+  for SETTLED (sent when every record has an outcome) it moves the file to the archive or error folder
+  with a JSON report and announces ARCHIVED.
+
+Guarantees: a version that was published is never published again on re-listing, restart or replay of
+``files.<wf>`` (the table says so); a new version under the same name is new work (policy
+``on_changed_content``); a crash mid-file leaves the version ``in_progress`` and the redelivered
+DISCOVERED event publishes it again from the start - identical batches, which downstream dedupe
+recognises. The Kafka offset of a DISCOVERED event is committed only after the agent returns, i.e.
+after the broker acknowledged every record of the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import posixpath
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+
+from fluentsync.connectors.ingest.keys import RecordKeyBuilder
+from fluentsync.connectors.ingest.publisher import FileCounts, FilePublisher, PublishSettings, file_event_key
+from fluentsync.connectors.ingest.selection import Selection, Selector
+from fluentsync.connectors.parsers.records import FileParseError
+from fluentsync.connectors.parsers.stream import parse_chunks
+from fluentsync.connectors.sources import FileRef, FileSource, SourceError, SourceFileNotFound
+from fluentsync.schemas.faust_codec import avro_schema
+from fluentsync.streams.agents.sources import build_source
+from fluentsync.streams.config import KafkaConfig, WorkflowConfig
+from fluentsync.streams.kafka.names import WorkflowTopics
+
+__all__ = ["FilesRuntime", "archive_name", "register"]
+
+log = logging.getLogger(__name__)
+
+DONE = {"published", "archived", "failed", "skipped"}
+MAX_VERSIONS = 20  #: versions remembered per path (oldest forgotten first)
+
+
+def archive_name(ref: FileRef, prefix: str, date_folders: bool) -> str:
+    """Deterministic archive path of a version: re-running a move after a crash targets the same path,
+    and two versions of one name never overwrite each other (the version's modification time leads)."""
+    stamp = ref.last_modified.astimezone(UTC)
+    folder = prefix + (stamp.strftime("%Y-%m-%d") + "/" if date_folders else "")
+    return folder + stamp.strftime("%Y%m%dT%H%M%SZ") + "_" + posixpath.basename(ref.path)
+
+
+class _FaustSender:
+    """Gives Faust's producer the aiokafka ``send`` signature the publisher uses."""
+
+    def __init__(self, app: faust.App) -> None:
+        self.app = app
+
+    async def send(self, topic: str, value: bytes, key: bytes | None = None, partition: int | None = None) -> Any:
+        return await self.app.producer.send(topic, key, value, partition, None, None)
+
+
+def ref_from_event(event: dict[str, Any]) -> FileRef:
+    identity = event["file"]
+    return FileRef(
+        source=identity["source"], location=identity["location"], path=identity["path"],
+        version=identity["version"], size=event.get("size") or 0,
+        last_modified=event.get("last_modified") or datetime.fromtimestamp(0, UTC),
+        etag=event.get("etag"), version_id=event.get("version_id"),
+    )
+
+
+@dataclass
+class FilesRuntime:
+    """The connector of one workflow inside one worker."""
+
+    name: str
+    config: WorkflowConfig
+    topics: WorkflowTopics
+    partitions: int
+    app: faust.App
+    table: Any = None
+    source: FileSource | None = None
+    announced: dict[str, float] = field(default_factory=dict)
+    reannounce_after: float = 600.0
+
+    def __post_init__(self) -> None:
+        self.keys = RecordKeyBuilder(self.config.key)
+        self.selector = Selector(Selection(
+            patterns=tuple(self.config.source.patterns), ignore=tuple(self.config.source.ignore),
+            case_sensitive=self.config.source.case_sensitive, min_age=self.config.source.min_age,
+            stable_listings=self.config.stable_listings(), order=self.config.source.order,
+            max_files=self.config.source.max_files_per_poll,
+        ))
+        publish = self.config.publish
+        self.publisher = FilePublisher(
+            _FaustSender(self.app), self.topics, self.partitions,
+            settings=PublishSettings(batch_records=publish.batch_records, batch_bytes=publish.batch_bytes,
+                                     max_in_flight=publish.max_in_flight, chunk_size=publish.chunk_size),
+        )
+
+    def _source(self) -> FileSource:
+        if self.source is None:
+            self.source = build_source(self.config.source)
+        return self.source
+
+    # -- discovery (leader only) -----------------------------------------------------------------
+    async def discover(self) -> int:
+        """List the inbox once and announce new settled versions; returns how many were announced."""
+        try:
+            listing = [ref async for ref in self._source().list(self.config.source.prefix)]
+        except SourceError as exc:
+            log.warning("workflow %s: listing %s failed: %s", self.name, self.config.source.prefix, exc)
+            return 0
+        now = time.monotonic()
+        announced = 0
+        for ref in self.selector.select(listing):
+            key = ref.identity.key
+            if now - self.announced.get(key, -1e18) < self.reannounce_after:
+                continue
+            self.announced[key] = now
+            await self.publisher.file_event("DISCOVERED", ref, wait=False)
+            announced += 1
+        await self.publisher.drain()
+        live = {ref.identity.key for ref in listing}
+        self.announced = {k: t for k, t in self.announced.items() if k in live}
+        return announced
+
+    # -- the files agent --------------------------------------------------------------------------
+    def _state(self, key: bytes) -> dict[str, Any]:
+        state = self.table.get(key)
+        return dict(state) if state else {"versions": {}}
+
+    def _record(self, key: bytes, version: str, **status: Any) -> None:
+        state = self._state(key)
+        versions = dict(state["versions"])
+        entry = {**versions.pop(version, {}), **status, "updated_at": datetime.now(UTC).isoformat()}
+        versions[version] = entry
+        while len(versions) > MAX_VERSIONS:
+            versions.pop(next(iter(versions)))
+        self.table[key] = {"versions": versions, "last_version": version}
+
+    async def on_event(self, key: bytes, event: dict[str, Any]) -> None:
+        kind = event["kind"]
+        if kind == "DISCOVERED":
+            await self.on_discovered(key, event)
+        elif kind == "SETTLED":
+            await self.on_settled(key, event)
+
+    async def on_discovered(self, key: bytes, event: dict[str, Any]) -> None:
+        ref = ref_from_event(event)
+        versions = self._state(key)["versions"]
+        status = versions.get(ref.version, {}).get("status")
+        if status in DONE:
+            await self.publisher.file_event("SKIPPED", ref, reason=f"already {status}")
+            return
+        others = [v for v, entry in versions.items() if v != ref.version and entry.get("status") in DONE]
+        policy = self.config.files.on_changed_content
+        if others and policy != "reprocess":
+            reason = f"a new version of a file already processed (policy {policy})"
+            self._record(key, ref.version, status="skipped", reason=reason)
+            if policy == "alert":
+                log.error("workflow %s: %s: %s", self.name, ref.uri, reason)
+                await self.publisher.file_event("FAILED", ref, reason=reason)
+            else:
+                await self.publisher.file_event("SKIPPED", ref, reason=reason)
+            return
+        await self.process(key, ref)
+
+    async def process(self, key: bytes, ref: FileRef) -> FileCounts | None:
+        run_id = uuid.uuid4().hex[:12]
+        self._record(key, ref.version, status="in_progress", run_id=run_id)
+        source = self._source()
+        chunks = source.open(ref)
+        try:
+            counts = await self.publisher.publish(
+                ref, parse_chunks(chunks, self.config.format), self.keys, run_id=run_id,
+                item_path=getattr(self.config.format, "item_path", None),
+            )
+        except SourceFileNotFound as exc:
+            self._record(key, ref.version, status="skipped", reason=str(exc))
+            return None
+        except (FileParseError, SourceError) as exc:
+            retryable = isinstance(exc, SourceError) and exc.retryable
+            if retryable:  # try again on a later announcement
+                self._record(key, ref.version, status="error", reason=str(exc))
+                self.announced.pop(ref.identity.key, None)
+                return None
+            self._record(key, ref.version, status="failed", reason=str(exc))
+            await self._archive(ref, "errors", {"error": str(exc), "stage": "PARSE"})
+            return None
+        finally:
+            await _aclose(chunks)
+        self._record(key, ref.version, status="published", records=counts.records,
+                     dead_lettered=counts.dead_lettered, run_id=run_id)
+        return counts
+
+    async def on_settled(self, key: bytes, event: dict[str, Any]) -> None:
+        ref = ref_from_event(event)
+        versions = self._state(key)["versions"]
+        if versions.get(ref.version, {}).get("status") == "archived":
+            return
+        rejected = event.get("rejected_count") or 0
+        report = {
+            "accepted": event.get("accepted_count") or 0, "rejected": rejected,
+            "unchanged": event.get("unchanged_count") or 0, "records": event.get("record_count"),
+            "first_errors": event.get("first_errors") or [],
+        }
+        await self._archive(ref, "errors" if rejected else "processed", report)
+
+    async def _archive(self, ref: FileRef, outcome: str, report: dict[str, Any]) -> None:
+        files = self.config.files
+        source = self._source()
+        policy = files.on_success if outcome == "processed" else files.on_failure
+        dest = None
+        try:
+            if policy == "move":
+                dest = archive_name(ref, self.config.archive_prefix(outcome), files.date_folders)  # type: ignore[arg-type]
+                if outcome == "errors":
+                    sidecar = {"file": ref.uri, "version": ref.version, "timestamp": datetime.now(UTC).isoformat(),
+                               **report}
+                    await source.write(dest + ".error.log", json.dumps(sidecar, indent=2).encode())
+                await source.move(ref, dest)
+            elif policy == "delete":
+                await source.delete(ref)
+        except SourceError as exc:
+            log.warning("workflow %s: archiving %s failed: %s", self.name, ref.uri, exc)
+            return
+        key = file_event_key(self.name, ref)
+        status = self._state(key)["versions"].get(ref.version, {}).get("status")
+        self._record(key, ref.version, status="archived" if status != "failed" else "failed", archived_to=dest)
+        await self.publisher.file_event("ARCHIVED", ref, archived_to=dest, reason=outcome)
+
+
+async def _aclose(iterator: AsyncIterator[bytes]) -> None:
+    close = getattr(iterator, "aclose", None)
+    if close is not None:
+        with contextlib.suppress(RuntimeError):  # already closed
+            await close()
+
+
+def register(app: faust.App, name: str, config: WorkflowConfig, kafka: KafkaConfig) -> FilesRuntime:
+    """Attach the discovery timer, the processed-files table and the files agent of one workflow."""
+    topics = WorkflowTopics.of(name, kafka.topic_prefix)
+    runtime = FilesRuntime(name, config, topics, kafka.partitions, app)
+    files_topic = app.topic(topics.files, schema=avro_schema("fluentsync.files.FileEvent"),
+                            partitions=kafka.partitions)
+    runtime.table = app.Table(f"processed-files-{name}", key_type=bytes, partitions=kafka.partitions)
+
+    async def files_agent(stream: Any) -> None:
+        async for key, event in stream.items():
+            await runtime.on_event(key, event)
+
+    files_agent.__name__ = files_agent.__qualname__ = f"files_{name.replace('-', '_')}"
+    app.agent(files_topic, name=f"files-{name}")(files_agent)
+
+    async def discover() -> None:
+        await runtime.discover()
+
+    discover.__name__ = discover.__qualname__ = f"discover_{name.replace('-', '_')}"
+    app.timer(config.source.poll_interval, on_leader=True)(discover)
+    return runtime

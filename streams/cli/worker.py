@@ -1,0 +1,34 @@
+"""``fluentsync worker``: run the configured workflows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from fluentsync.streams.config import ConfigError, load_pipeline
+
+__all__ = ["worker"]
+
+
+@click.command("worker")
+@click.option("--config", "-c", "config_path", required=True, help="Pipeline YAML file.",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--data-dir", default=Path("var/worker"), show_default=True, type=click.Path(path_type=Path),
+              help="Local table state (RocksDB); can be rebuilt from Kafka changelogs.")
+@click.option("--loglevel", "-l", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option("--web-port", type=int, default=None, help="Serve Faust's web views on this port (off by default).")
+def worker(config_path: Path, data_dir: Path, loglevel: str, web_port: int | None) -> None:
+    """Run a worker: discover files, publish their records, and run every agent of the pipeline.
+
+    Several workers with the same pipeline file share the work through Kafka partitions. Stop with
+    Ctrl-C or SIGTERM.
+    """
+    try:
+        config = load_pipeline(config_path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    from fluentsync.streams import worker as service
+
+    service.run(config, data_dir=data_dir, loglevel=loglevel, web_port=web_port)

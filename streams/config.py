@@ -1,0 +1,222 @@
+"""The pipeline file: one YAML document that declares Kafka, and every workflow's source, format and key.
+
+Secrets never live in the file: write ``${VAR}`` (or ``${VAR:-default}``) and the value comes from the
+environment when the file is loaded; secret fields are :class:`~pydantic.SecretStr`, so they never show
+in logs, reprs or validation errors. Unknown keys are errors (``extra="forbid"``): a typo never silently
+falls back to a default. Later capabilities (mapping, Fluent targets, extractions) add their own
+sections here.
+
+Example::
+
+    kafka: {bootstrap: embedded, partitions: 3}
+    workflows:
+      inventory:
+        source: {type: s3, bucket: wms, prefix: inventory/incoming/, patterns: ["*.csv", "*.csv.gz"]}
+        format: {type: csv}
+        key: [skuRef, locationRef]
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from fluentsync.connectors.parsers.options import ParserOptions
+from fluentsync.streams.kafka.names import validate_workflow_id
+
+__all__ = [
+    "ConfigError",
+    "FilesConfig",
+    "KafkaConfig",
+    "LocalSourceConfig",
+    "PipelineConfig",
+    "PublishConfig",
+    "S3SourceConfig",
+    "SftpSourceConfig",
+    "SourceConfig",
+    "WorkflowConfig",
+    "load_pipeline",
+    "parse_pipeline",
+]
+
+
+class ConfigError(ValueError):
+    """The pipeline file is invalid; the message names the file, the field path and the problem."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class KafkaConfig(_Model):
+    bootstrap: str = "embedded"  #: ``embedded`` starts the embedded broker; else ``host:port[,host:port]``
+    app_id: str = "fluentsync"  #: Faust app id: consumer group and table changelog prefix
+    partitions: int = Field(default=3, ge=1, le=1000)  #: partitions of every workflow topic
+    topic_prefix: str = ""
+    partitioning: Literal["crc32", "murmur2"] = "crc32"
+    #: ``auto``: work around the embedded broker's gaps when the broker is one (told by its cluster id)
+    compat: Literal["auto", "kafka", "embedded"] = "auto"
+
+
+class _Discovery(_Model):
+    prefix: str = ""  #: folder (S3 key prefix) of the inbox; one level is listed
+    patterns: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
+    ignore: list[str] = Field(default_factory=list)
+    case_sensitive: bool = False
+    poll_interval: float = Field(default=10.0, gt=0)
+    min_age: float = Field(default=0.0, ge=0)
+    stable_listings: int | None = Field(default=None, ge=1)  #: None: 2 for SFTP/local (files grow in place), 1 for S3
+    order: Literal["oldest", "newest", "name"] = "oldest"
+    max_files_per_poll: int | None = Field(default=None, ge=1)
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        value = value.strip()
+        return value if not value or value.endswith("/") else value + "/"
+
+
+class LocalSourceConfig(_Discovery):
+    type: Literal["local"] = "local"
+    root: Path
+
+
+class S3SourceConfig(_Discovery):
+    type: Literal["s3"] = "s3"
+    bucket: str
+    endpoint_url: str | None = None
+    region: str | None = None
+    path_style: bool = False
+    use_version_id: bool = False
+    profile: str | None = None
+    access_key_id: SecretStr | None = None  #: default: botocore's chain (AWS_* environment, profile)
+    secret_access_key: SecretStr | None = None
+    session_token: SecretStr | None = None
+
+
+class SftpSourceConfig(_Discovery):
+    type: Literal["sftp"] = "sftp"
+    host: str
+    port: int = Field(default=22, ge=1, le=65535)
+    username: str
+    password: SecretStr | None = None
+    private_key: Path | None = None
+    passphrase: SecretStr | None = None
+    known_hosts: Path | None = Path("~/.ssh/known_hosts")
+    host_key_checking: bool = True  #: false accepts any host key: trusted networks and tests only
+    max_connections: int = Field(default=5, ge=1, le=50)
+
+
+SourceConfig = Annotated[LocalSourceConfig | S3SourceConfig | SftpSourceConfig, Field(discriminator="type")]
+
+
+class FilesConfig(_Model):
+    """What happens to a file once every record has an outcome, and to new versions of a done file."""
+
+    processed: str | None = None  #: archive prefix; default: ``processed/`` beside the inbox
+    errors: str | None = None  #: error prefix; default: ``errors/`` beside the inbox
+    date_folders: bool = False  #: archive under ``<prefix>/YYYY-MM-DD/``
+    on_success: Literal["move", "delete", "leave"] = "move"
+    on_failure: Literal["move", "leave"] = "move"
+    on_changed_content: Literal["reprocess", "skip", "alert"] = "reprocess"
+
+
+class PublishConfig(_Model):
+    batch_records: int = Field(default=500, ge=1, le=10_000)
+    batch_bytes: int = Field(default=512 * 1024, ge=1024, le=8 * 1024 * 1024)
+    max_in_flight: int = Field(default=32, ge=1, le=1024)
+    chunk_size: int = Field(default=100_000, ge=1)
+
+
+class WorkflowConfig(_Model):
+    source: SourceConfig
+    format: ParserOptions
+    key: list[str] = Field(min_length=1)
+    files: FilesConfig = FilesConfig()
+    publish: PublishConfig = PublishConfig()
+
+    def archive_prefix(self, outcome: Literal["processed", "errors"]) -> str:
+        configured = self.files.processed if outcome == "processed" else self.files.errors
+        if configured is not None:
+            return configured if configured.endswith("/") else configured + "/"
+        parent = posixpath.dirname(self.source.prefix.rstrip("/"))
+        return f"{parent}/{outcome}/" if parent else f"{outcome}/"
+
+    def stable_listings(self) -> int:
+        if self.source.stable_listings is not None:
+            return self.source.stable_listings
+        return 1 if self.source.type == "s3" else 2
+
+
+class PipelineConfig(_Model):
+    kafka: KafkaConfig = KafkaConfig()
+    workflows: dict[str, WorkflowConfig] = Field(default_factory=dict)
+
+    @field_validator("workflows")
+    @classmethod
+    def _names(cls, value: dict[str, WorkflowConfig]) -> dict[str, WorkflowConfig]:
+        for name in value:
+            validate_workflow_id(name)
+        return value
+
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _interpolate(value: Any, where: str, missing: list[str]) -> Any:
+    if isinstance(value, str):
+        def replace(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in os.environ:
+                return os.environ[name]
+            if default is not None:
+                return default
+            missing.append(f"{where}: ${{{name}}}")
+            return ""
+
+        return _VAR.sub(replace, value)
+    if isinstance(value, dict):
+        return {k: _interpolate(v, f"{where}.{k}" if where else str(k), missing) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, f"{where}[{i}]", missing) for i, v in enumerate(value)]
+    return value
+
+
+def parse_pipeline(document: Any, origin: str = "<pipeline>") -> PipelineConfig:
+    """Validate an already-loaded YAML document (after ``${VAR}`` interpolation)."""
+    if document is None:
+        document = {}
+    if not isinstance(document, dict):
+        raise ConfigError(f"{origin}: the pipeline file must be a mapping, got {type(document).__name__}")
+    missing: list[str] = []
+    document = _interpolate(document, "", missing)
+    if missing:
+        raise ConfigError(f"{origin}: environment variables not set: " + "; ".join(missing))
+    try:
+        return PipelineConfig.model_validate(document)
+    except ValidationError as exc:
+        lines = [f"{origin}: {exc.error_count()} problem(s) in the pipeline file:"]
+        for error in exc.errors(include_url=False, include_input=False):
+            path = ".".join(str(part) for part in error["loc"])
+            lines.append(f"  - {path}: {error['msg']}")
+        raise ConfigError("\n".join(lines)) from None
+
+
+def load_pipeline(path: str | Path) -> PipelineConfig:
+    """Read, interpolate and validate a pipeline YAML file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read pipeline file {path}: {exc.strerror}") from None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    return parse_pipeline(document, str(path))

@@ -1,0 +1,91 @@
+"""``fluentsync worker``: the production service - one Faust worker running the configured workflows.
+
+The worker (1) starts the embedded broker when the pipeline says ``bootstrap: embedded``, (2) creates
+every workflow topic explicitly with the configured partition count, (3) builds one Faust app and
+attaches each workflow's agents, tables and timers, and (4) runs it until SIGINT/SIGTERM. Several
+workers with the same pipeline file and app id share the work through Kafka partitions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import faust
+
+from fluentsync.streams.agents import files
+from fluentsync.streams.app import FaustOptions, create_app
+from fluentsync.streams.config import PipelineConfig
+from fluentsync.streams.kafka.broker import EmbeddedBroker, is_embedded_broker
+from fluentsync.streams.kafka.names import WorkflowTopics
+from fluentsync.streams.kafka.partitioning import KeyPartitioner
+from fluentsync.streams.kafka.topics import TopicSpec, ensure_topics
+
+__all__ = ["Worker", "build_app", "workflow_topic_specs"]
+
+
+def workflow_topic_specs(config: PipelineConfig) -> list[TopicSpec]:
+    specs: list[TopicSpec] = []
+    for name in config.workflows:
+        topics = WorkflowTopics.of(name, config.kafka.topic_prefix)
+        specs.extend(TopicSpec(topic, config.kafka.partitions) for topic in topics.all())
+    return specs
+
+
+@dataclass
+class Worker:
+    """The parts of one running worker (for tests and the demo, which drive them directly)."""
+
+    app: faust.App
+    config: PipelineConfig
+    files: dict[str, files.FilesRuntime] = field(default_factory=dict)
+
+
+def build_app(config: PipelineConfig, bootstrap: str, *, data_dir: Path, embedded: bool,
+              web_port: int | None = None, **overrides: Any) -> Worker:
+    """The Faust app for a pipeline, its agents attached (topics must exist: see :func:`prepare`)."""
+    app = create_app(
+        config.kafka.app_id,
+        FaustOptions(bootstrap=bootstrap, embedded=embedded, partitions=config.kafka.partitions,
+                     data_dir=data_dir, web_enabled=web_port is not None, web_port=web_port or 6066,
+                     session_timeout=6.0 if embedded else None, rebalance_timeout=6.0 if embedded else None,
+                     heartbeat_interval=1.0 if embedded else None),
+        producer_partitioner=KeyPartitioner(config.kafka.partitioning),
+        stream_processing_timeout=3600.0,  # one event can be a whole file
+        **overrides,
+    )
+    worker = Worker(app, config)
+    for name, workflow in config.workflows.items():
+        worker.files[name] = files.register(app, name, workflow, config.kafka)
+    return worker
+
+
+async def prepare(config: PipelineConfig, bootstrap: str) -> bool:
+    """Create every workflow topic with the configured partitions (or check that it has them).
+
+    Returns whether the broker needs the embedded-broker workarounds.
+    """
+    await ensure_topics(bootstrap, workflow_topic_specs(config))
+    if config.kafka.compat == "auto":
+        return config.kafka.bootstrap == "embedded" or await is_embedded_broker(bootstrap)
+    return config.kafka.compat == "embedded"
+
+
+def run(config: PipelineConfig, *, data_dir: Path, loglevel: str = "info", web_port: int | None = None) -> None:
+    """Run a worker in the foreground until it is stopped (blocking)."""
+    broker: EmbeddedBroker | None = None
+    bootstrap = config.kafka.bootstrap
+    if bootstrap == "embedded":
+        broker = EmbeddedBroker()
+        broker.start_sync()
+        bootstrap = broker.bootstrap
+        print(f"embedded broker: {bootstrap}", flush=True)
+    try:
+        embedded = asyncio.run(prepare(config, bootstrap))
+        worker = build_app(config, bootstrap, data_dir=data_dir, embedded=embedded, web_port=web_port)
+        faust.Worker(worker.app, loglevel=loglevel).execute_from_commandline()
+    finally:
+        if broker is not None:
+            broker.stop_sync()

@@ -1,0 +1,186 @@
+"""The source connector end to end: a real worker process, a local inbox, the embedded broker.
+
+Dropping files yields one record per valid row, a dead letter per malformed row, one completion per
+file, nothing again on re-listing or restart, new work for a new version, and archive/error moves once
+the file is settled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from aiokafka import AIOKafkaProducer
+
+from fluentsync.connectors.ingest.publisher import file_event_key
+from fluentsync.schemas.codec import default_codec
+from fluentsync.schemas.records import batch_records
+from fluentsync.streams.kafka.broker import EmbeddedBroker
+from fluentsync.streams.kafka.names import WorkflowTopics
+from fluentsync.streams.kafka.tail import TopicTail
+from fluentsync.streams.kafka.topics import TopicSpec, ensure_topics
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[3]
+CODEC = default_codec()
+
+
+def csv_text(rows: int, bad: tuple[int, ...] = (), qty_offset: int = 0) -> str:
+    lines = ["skuRef,locationRef,qty,status"]
+    for i in range(rows):
+        lines.append(f"SKU-{i},LOC-{i % 5},{i + qty_offset},ACTIVE,EXTRA" if i in bad else
+                     f"SKU-{i},LOC-{i % 5},{i + qty_offset},ACTIVE")
+    return "\n".join(lines) + "\n"
+
+
+@contextmanager
+def worker_process(config: Path, data_dir: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "fluentsync", "worker", "--config", str(config), "--data-dir", str(data_dir),
+             "-l", "info"], cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env={**os.environ},
+        )
+        try:
+            yield proc
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+
+
+def kinds(events: list[dict[str, Any]], path: str) -> list[str]:
+    return [e["kind"] for e in events if e["file"]["path"] == path]
+
+
+async def test_files_flow_through_the_connector(
+    kafka_broker: EmbeddedBroker, unique_name: Callable[[str], str], tmp_path: Path
+) -> None:
+    workflow = unique_name("inv").replace("-", "_")
+    inbox = tmp_path / "inbox"
+    (inbox / "incoming").mkdir(parents=True)
+    config = tmp_path / "pipeline.yaml"
+    config.write_text(yaml.safe_dump({
+        "kafka": {"bootstrap": kafka_broker.bootstrap, "partitions": 3, "app_id": unique_name("app")},
+        "workflows": {workflow: {
+            "source": {"type": "local", "root": str(inbox), "prefix": "incoming/", "patterns": ["*.csv"],
+                       "poll_interval": 0.5, "stable_listings": 1},
+            "format": {"type": "csv"},
+            "key": ["skuRef", "locationRef"],
+        }},
+    }))
+    topics = WorkflowTopics.of(workflow)
+    # Create the topics before anything subscribes: subscribing to a missing topic auto-creates it with
+    # the broker's default partition count, which the worker then (rightly) refuses.
+    await ensure_topics(kafka_broker.bootstrap, [TopicSpec(name, 3) for name in topics.all()])
+    (inbox / "incoming" / "a.csv").write_text(csv_text(100, bad=(7, 42)))
+    (inbox / "incoming" / "ignored.txt").write_text("not a csv")
+    log = tmp_path / "worker.log"
+
+    bootstrap = kafka_broker.bootstrap
+    async with TopicTail(bootstrap, topics.files) as files, TopicTail(bootstrap, topics.records) as records, \
+            TopicTail(bootstrap, topics.dlq) as dlq:
+        with worker_process(config, tmp_path / "data", log):
+            events = await files.until(lambda e: "COMPLETED" in kinds(e, "incoming/a.csv"), timeout=90)
+            completed = next(e for e in events if e["kind"] == "COMPLETED")
+            assert completed["record_count"] == 100 and completed["error_count"] == 2
+            batches = await records.until(lambda b: sum(len(x["record_keys"]) for x in b) >= 98)
+            rows = [r for b in batches for r in batch_records(b)]
+            assert len(rows) == 98 and len({r.record_key for r in rows}) == 98
+            assert sorted(r.record_index for r in rows) == [i for i in range(100) if i not in (7, 42)]
+            letters = await dlq.until(lambda d: len(d) >= 2)
+            assert sorted(d["provenance"]["line"] for d in letters) == [9, 44]
+            await asyncio.sleep(2)  # several polls: listing again announces nothing new
+            assert kinds(files.items, "incoming/a.csv").count("STARTED") == 1
+
+        # A restarted worker re-announces the file; the table says it is done.
+        with worker_process(config, tmp_path / "data-restarted", log):
+            await files.until(lambda e: "SKIPPED" in kinds(e, "incoming/a.csv"), timeout=90)
+            assert kinds(files.items, "incoming/a.csv").count("STARTED") == 1
+
+            # A new version under the same name is new work.
+            (inbox / "incoming" / "a.csv").write_text(csv_text(100, qty_offset=1000))
+            await files.until(lambda e: kinds(e, "incoming/a.csv").count("COMPLETED") == 2, timeout=60)
+            second = [e for e in files.items if e["kind"] == "COMPLETED"][-1]
+            assert second["record_count"] == 100 and second["error_count"] == 0
+            assert second["file"]["version"] != completed["file"]["version"]
+
+            # The ledger's completion signal (driven by the test here) archives the file.
+            producer = AIOKafkaProducer(bootstrap_servers=kafka_broker.bootstrap)
+            await producer.start()
+            settled = {**second, "kind": "SETTLED", "event_id": "settle-1", "accepted_count": 100,
+                       "rejected_count": 0, "unchanged_count": 0, "occurred_at": datetime.now(UTC)}
+            from fluentsync.connectors.sources.base import FileRef
+            ref = FileRef("local", second["file"]["location"], "incoming/a.csv", second["file"]["version"], 0,
+                          datetime.now(UTC))
+            await producer.send_and_wait(topics.files, CODEC.encode("fluentsync.files.FileEvent", settled),
+                                         key=file_event_key(workflow, ref))
+            await producer.stop()
+            await files.until(lambda e: "ARCHIVED" in kinds(e, "incoming/a.csv"), timeout=30)
+            archived = next(e for e in files.items if e["kind"] == "ARCHIVED")
+            assert archived["archived_to"].startswith("processed/")
+            assert not (inbox / "incoming" / "a.csv").exists()
+            assert (inbox / archived["archived_to"]).read_text() == csv_text(100, qty_offset=1000)
+            assert "ignored.txt" not in {e["file"]["path"] for e in files.items}
+
+
+async def test_s3_inbox_with_gzip_and_a_corrupt_file(
+    kafka_broker: EmbeddedBroker, unique_name: Callable[[str], str], tmp_path: Path, s3_server: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import gzip
+
+    import boto3
+
+    workflow = unique_name("s3inv").replace("-", "_")
+    bucket = unique_name("wms")
+    s3 = boto3.client("s3", endpoint_url=s3_server.endpoint_url, region_name=s3_server.region,
+                      aws_access_key_id=s3_server.access_key_id, aws_secret_access_key=s3_server.secret_access_key)
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="inventory/incoming/good.csv.gz", Body=gzip.compress(csv_text(50).encode()))
+    s3.put_object(Bucket=bucket, Key="inventory/incoming/corrupt.csv.gz", Body=b"\x1f\x8b\x08\x00garbage")
+    config = tmp_path / "pipeline.yaml"
+    config.write_text(yaml.safe_dump({
+        "kafka": {"bootstrap": kafka_broker.bootstrap, "partitions": 3, "app_id": unique_name("app")},
+        "workflows": {workflow: {
+            "source": {"type": "s3", "bucket": bucket, "prefix": "inventory/incoming/", "patterns": ["*.csv.gz"],
+                       "endpoint_url": s3_server.endpoint_url, "region": s3_server.region, "path_style": True,
+                       "access_key_id": "${TEST_S3_KEY}", "secret_access_key": "${TEST_S3_SECRET}",
+                       "poll_interval": 0.5},
+            "format": {"type": "csv"},
+            "key": ["skuRef", "locationRef"],
+        }},
+    }))
+    monkeypatch.setenv("TEST_S3_KEY", s3_server.access_key_id)  # the worker reads ${TEST_S3_KEY}
+    monkeypatch.setenv("TEST_S3_SECRET", s3_server.secret_access_key)
+    topics = WorkflowTopics.of(workflow)
+    await ensure_topics(kafka_broker.bootstrap, [TopicSpec(name, 3) for name in topics.all()])
+    async with TopicTail(kafka_broker.bootstrap, topics.files) as files:
+        with worker_process(config, tmp_path / "data", tmp_path / "worker.log"):
+            await files.until(lambda e: "COMPLETED" in kinds(e, "inventory/incoming/good.csv.gz")
+                              and "ARCHIVED" in kinds(e, "inventory/incoming/corrupt.csv.gz"), timeout=90)
+    good = next(e for e in files.items if e["kind"] == "COMPLETED")
+    assert good["record_count"] == 50 and good["error_count"] == 0
+    failed = next(e for e in files.items if e["kind"] == "FAILED")
+    assert failed["file"]["path"] == "inventory/incoming/corrupt.csv.gz" and "gzip" in failed["reason"].lower()
+    archived = next(e for e in files.items if e["kind"] == "ARCHIVED")
+    assert archived["archived_to"].startswith("inventory/errors/")
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
+    assert "inventory/incoming/corrupt.csv.gz" not in keys
+    assert archived["archived_to"] in keys
+    sidecar = s3.get_object(Bucket=bucket, Key=archived["archived_to"] + ".error.log")["Body"].read()
+    report = yaml.safe_load(sidecar)  # JSON is YAML
+    assert report["file"] == f"s3://{bucket}/inventory/incoming/corrupt.csv.gz" and "gzip" in report["error"].lower()
+    assert "inventory/incoming/good.csv.gz" in keys  # waits for its records' outcomes before moving
