@@ -160,6 +160,7 @@ class FilesRuntime:
 
     async def on_discovered(self, key: bytes, event: dict[str, Any]) -> None:
         ref = ref_from_event(event)
+        key = file_event_key(self.name, ref)  # state is keyed by the file, whatever key the event came with
         versions = self._state(key)["versions"]
         status = versions.get(ref.version, {}).get("status")
         if status in DONE:
@@ -208,6 +209,7 @@ class FilesRuntime:
 
     async def on_settled(self, key: bytes, event: dict[str, Any]) -> None:
         ref = ref_from_event(event)
+        key = file_event_key(self.name, ref)
         versions = self._state(key)["versions"]
         if versions.get(ref.version, {}).get("status") == "archived":
             return

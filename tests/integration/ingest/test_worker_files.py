@@ -184,3 +184,95 @@ async def test_s3_inbox_with_gzip_and_a_corrupt_file(
     report = yaml.safe_load(sidecar)  # JSON is YAML
     assert report["file"] == f"s3://{bucket}/inventory/incoming/corrupt.csv.gz" and "gzip" in report["error"].lower()
     assert "inventory/incoming/good.csv.gz" in keys  # waits for its records' outcomes before moving
+
+
+def write_pipeline(path: Path, bootstrap: str, app_id: str, workflow: str, source: dict[str, Any],
+                   files: dict[str, Any] | None = None) -> None:
+    spec: dict[str, Any] = {"source": source, "format": {"type": "csv"}, "key": ["skuRef", "locationRef"]}
+    if files:
+        spec["files"] = files
+    path.write_text(yaml.safe_dump({"kafka": {"bootstrap": bootstrap, "partitions": 3, "app_id": app_id},
+                                    "workflows": {workflow: spec}}))
+
+
+async def test_sftp_inbox_with_date_folders(
+    kafka_broker: EmbeddedBroker, unique_name: Callable[[str], str], tmp_path: Path, sftp_server: Any
+) -> None:
+    workflow = unique_name("sftp").replace("-", "_")
+    folder = sftp_server.root / workflow / "incoming"
+    folder.mkdir(parents=True)
+    (folder / "stock.csv").write_text(csv_text(40, bad=(3,)))
+    config = tmp_path / "pipeline.yaml"
+    write_pipeline(config, kafka_broker.bootstrap, unique_name("app"), workflow, {
+        "type": "sftp", "host": sftp_server.host, "port": sftp_server.port, "username": sftp_server.username,
+        "password": sftp_server.password, "known_hosts": str(sftp_server.known_hosts),
+        "prefix": f"{workflow}/incoming/", "poll_interval": 0.5, "stable_listings": 2,
+    }, files={"date_folders": True})
+    topics = WorkflowTopics.of(workflow)
+    await ensure_topics(kafka_broker.bootstrap, [TopicSpec(name, 3) for name in topics.all()])
+    async with TopicTail(kafka_broker.bootstrap, topics.files) as files:
+        with worker_process(config, tmp_path / "data", tmp_path / "worker.log"):
+            await files.until(lambda e: "COMPLETED" in kinds(e, f"{workflow}/incoming/stock.csv"), timeout=90)
+            done = next(e for e in files.items if e["kind"] == "COMPLETED")
+            assert done["record_count"] == 40 and done["error_count"] == 1
+            assert done["file"]["version"].startswith("size=") and done["file"]["source"] == "sftp"
+            settled = {**done, "kind": "SETTLED", "event_id": "s", "accepted_count": 38, "rejected_count": 1,
+                       "unchanged_count": 0, "first_errors": ["line 5: expected 4 cells"],
+                       "occurred_at": datetime.now(UTC)}
+            producer = AIOKafkaProducer(bootstrap_servers=kafka_broker.bootstrap)
+            await producer.start()
+            key = json_key(workflow, done["file"])
+            await producer.send_and_wait(topics.files, CODEC.encode("fluentsync.files.FileEvent", settled), key=key)
+            await producer.stop()
+            await files.until(lambda e: "ARCHIVED" in kinds(e, f"{workflow}/incoming/stock.csv"), timeout=30)
+    archived = next(e for e in files.items if e["kind"] == "ARCHIVED")
+    day = done["last_modified"].strftime("%Y-%m-%d")
+    assert archived["archived_to"].startswith(f"{workflow}/errors/{day}/")  # a rejected record: errors/
+    assert not (folder / "stock.csv").exists()
+    report = yaml.safe_load((sftp_server.root / (archived["archived_to"] + ".error.log")).read_text())
+    assert report["rejected"] == 1 and report["first_errors"] == ["line 5: expected 4 cells"]
+
+
+def json_key(workflow: str, identity: dict[str, str]) -> bytes:
+    from fluentsync.connectors.sources.base import FileRef
+
+    ref = FileRef(identity["source"], identity["location"], identity["path"], identity["version"], 0,
+                  datetime.now(UTC))
+    return file_event_key(workflow, ref)
+
+
+async def test_a_killed_worker_republishes_the_file_identically(
+    kafka_broker: EmbeddedBroker, unique_name: Callable[[str], str], tmp_path: Path
+) -> None:
+    workflow = unique_name("crash").replace("-", "_")
+    inbox = tmp_path / "inbox"
+    (inbox / "in").mkdir(parents=True)
+    rows = 200_000
+    (inbox / "in" / "big.csv").write_text(csv_text(rows))
+    config = tmp_path / "pipeline.yaml"
+    write_pipeline(config, kafka_broker.bootstrap, unique_name("app"), workflow, {
+        "type": "local", "root": str(inbox), "prefix": "in/", "poll_interval": 0.5, "stable_listings": 1})
+    topics = WorkflowTopics.of(workflow)
+    await ensure_topics(kafka_broker.bootstrap, [TopicSpec(name, 3) for name in topics.all()])
+    async with TopicTail(kafka_broker.bootstrap, topics.files) as files, \
+            TopicTail(kafka_broker.bootstrap, topics.records) as records:
+        with worker_process(config, tmp_path / "data", tmp_path / "worker.log") as proc:
+            await files.until(lambda e: "STARTED" in kinds(e, "in/big.csv"), timeout=90)
+            await records.until(lambda b: len(b) >= 20, timeout=60)  # part of the file is out
+            proc.kill()  # SIGKILL mid-file: no clean shutdown, no offset commit
+            proc.wait(10)
+        assert "COMPLETED" not in kinds(files.items, "in/big.csv")
+        with worker_process(config, tmp_path / "data", tmp_path / "worker.log"):
+            await files.until(lambda e: "COMPLETED" in kinds(e, "in/big.csv"), timeout=120)
+        done = next(e for e in files.items if e["kind"] == "COMPLETED")
+        assert done["record_count"] == rows
+        await records.until(lambda b: len({x["batch_id"] for x in b}) >= 1 and
+                            sum(len(x["record_keys"]) for x in {x["batch_id"]: x for x in b}.values()) >= rows)
+    by_id: dict[str, list[dict[str, Any]]] = {}
+    for batch in records.items:
+        by_id.setdefault(batch["batch_id"], []).append(batch)
+    assert any(len(copies) > 1 for copies in by_id.values())  # the restart republished batches...
+    for copies in by_id.values():  # ...and every copy of a batch is identical
+        assert all(c["record_keys"] == copies[0]["record_keys"] and c["rows"] == copies[0]["rows"] for c in copies)
+    indexes = sorted(i for copies in by_id.values() for i in copies[0]["record_indexes"])
+    assert indexes == list(range(rows))  # every record at least once, none lost
