@@ -32,29 +32,20 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from aiokafka import AIOKafkaProducer
 
 from fluentsync.connectors.ingest.keys import MissingKeyField, RecordKeyBuilder
+from fluentsync.connectors.parsers.records import RAW_LIMIT, MalformedRecord, Record
 from fluentsync.connectors.sources.base import FileRef
 from fluentsync.schemas.codec import AvroCodec, default_codec
 from fluentsync.streams.kafka.names import WorkflowTopics
 from fluentsync.streams.kafka.partitioning import Strategy, partition_function
 
-__all__ = ["FileCounts", "FilePublisher", "ParsedItem", "PublishSettings", "file_event_key"]
+__all__ = ["FileCounts", "FilePublisher", "PublishSettings", "file_event_key"]
 
-RAW_LIMIT = 4096
 FileEventKind = Literal["DISCOVERED", "STARTED", "COMPLETED", "FAILED", "SKIPPED", "ARCHIVED", "SETTLED"]
-
-
-class ParsedItem(Protocol):
-    """What a parser yields: a parsed record (``record`` set) or a malformed one (``message`` set)."""
-
-    index: int
-    line: int | None
-    byte_offset: int | None
-    row_number: int | None
 
 
 @dataclass(frozen=True)
@@ -170,7 +161,7 @@ class FilePublisher:
     async def publish(
         self,
         ref: FileRef,
-        items: AsyncIterator[Sequence[Any]],
+        items: AsyncIterator[Sequence[Record]],
         keys: RecordKeyBuilder,
         *,
         run_id: str | None = None,
@@ -190,10 +181,10 @@ class FilePublisher:
             async for group in items:
                 for item in group:
                     counts.records += 1
-                    record = getattr(item, "record", None)
-                    if record is None:
+                    if isinstance(item, MalformedRecord):
                         await self._dead_letter(ref, item, header, counts, item.message, item.code, item.raw)
                         continue
+                    record = item.record
                     try:
                         key = keys(record)
                     except MissingKeyField as exc:
@@ -264,7 +255,7 @@ class FilePublisher:
         counts.published += len(buffer.keys)
         counts.batches += 1
 
-    async def _dead_letter(self, ref: FileRef, item: Any, header: dict[str, Any], counts: FileCounts,
+    async def _dead_letter(self, ref: FileRef, item: Record, header: dict[str, Any], counts: FileCounts,
                            message: str, code: str | None, raw: bytes | None,
                            record: dict[str, Any] | None = None) -> None:
         counts.dead_lettered += 1

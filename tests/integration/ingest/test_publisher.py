@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,6 +12,7 @@ from aiokafka import AIOKafkaProducer
 
 from fluentsync.connectors.ingest.keys import RecordKeyBuilder
 from fluentsync.connectors.ingest.publisher import FilePublisher, PublishSettings, file_event_key
+from fluentsync.connectors.parsers.records import MalformedRecord, ParsedRecord
 from fluentsync.connectors.sources.base import FileRef
 from fluentsync.schemas.codec import default_codec
 from fluentsync.schemas.records import batch_records
@@ -26,38 +26,19 @@ pytestmark = pytest.mark.integration
 PARTITIONS = 3
 
 
-@dataclass(frozen=True)
-class Parsed:
-    index: int
-    record: dict[str, Any]
-    line: int | None = None
-    byte_offset: int | None = None
-    row_number: int | None = None
-
-
-@dataclass(frozen=True)
-class Malformed:
-    index: int
-    line: int | None
-    byte_offset: int | None
-    row_number: int | None
-    raw: bytes
-    message: str
-    code: str
-
-
 REF = FileRef(source="local", location="/inbox", path="inventory/a.csv", version="size=1;mtime=2", size=1,
               last_modified=datetime(2026, 11, 22, tzinfo=UTC))
 
 
-def items(n: int, bad: set[int], keyless: set[int]) -> list[Parsed | Malformed]:
-    out: list[Parsed | Malformed] = []
+def items(n: int, bad: set[int], keyless: set[int]) -> list[ParsedRecord | MalformedRecord]:
+    out: list[ParsedRecord | MalformedRecord] = []
     for i in range(n):
         if i in bad:
-            out.append(Malformed(i, i + 2, None, i + 1, b"SKU,,oops,extra", "expected 3 cells, got 4", "cells"))
+            out.append(MalformedRecord(i, i + 2, None, i + 1, b"SKU,,oops,extra", "expected 3 cells, got 4", "cells"))
         else:
             sku = "" if i in keyless else f"SKU-{i % 400}"
-            out.append(Parsed(i, {"skuRef": sku, "locationRef": f"L{i % 7}", "qty": str(i % 13)}, i + 2, None, i + 1))
+            record = {"skuRef": sku, "locationRef": f"L{i % 7}", "qty": str(i % 13)}
+            out.append(ParsedRecord(i, record, i + 2, None, i + 1))
     return out
 
 
