@@ -31,6 +31,7 @@ from fluentsync.connectors.sources.base import FileRef
 from fluentsync.streams.kafka.broker import EmbeddedBroker
 from fluentsync.streams.kafka.names import WorkflowTopics
 from fluentsync.streams.kafka.topics import TopicSpec, ensure_topics
+from fluentsync.streams.worker import tune_gc
 
 PARTITIONS = 6
 REF = FileRef("local", "/bench", "inventory.csv", "v1", 0, datetime(2026, 1, 1, tzinfo=UTC))
@@ -86,6 +87,7 @@ async def run_one(fmt: str, target_bytes: int, publish: bool) -> tuple[int, floa
 
 
 def child(fmt: str, size: int, publish: bool) -> None:
+    tune_gc()  # as the worker does
     count, seconds = asyncio.run(run_one(fmt, size, publish))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"records": count, "seconds": seconds, "rss_mb": rss}))
