@@ -17,6 +17,7 @@ __all__ = ["COMMANDS", "main"]
 COMMANDS: dict[str, tuple[str, str]] = {
     "broker": ("fluentsync.streams.cli.broker:broker", "Run the embedded Kafka-compatible broker."),
     "topics": ("fluentsync.streams.cli.topics:topics", "Create or describe Kafka topics explicitly."),
+    "config": ("fluentsync.streams.cli.config:config", "Validate a pipeline file offline."),
     "demo": ("fluentsync.streams.cli.demo:demo", "Run the end-to-end demo on embedded defaults."),
     "sandbox": ("fluentsync.connectors.sandbox.cli:sandbox", "Run the local Fluent Commerce sandbox."),
     "worker": ("fluentsync.streams.cli.worker:worker", "Run the configured workflows (the service)."),

@@ -1,0 +1,66 @@
+"""The pipeline file: defaults, ${VAR} secrets, precise errors, and ``fluentsync config check``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from fluentsync.streams.cli import main
+from fluentsync.streams.config import ConfigError, load_pipeline, parse_pipeline
+
+GOOD = """
+kafka: {bootstrap: "broker:9092", partitions: 6}
+workflows:
+  inventory:
+    source: {type: sftp, host: sftp.example, username: wms, password: "${SFTP_PASSWORD}", prefix: inventory/in}
+    format: {type: csv, delimiter: ";"}
+    key: [skuRef, locationRef]
+"""
+
+
+def test_a_good_file_with_secrets_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SFTP_PASSWORD", "s3cret-value")
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(GOOD)
+    pipeline = load_pipeline(path)
+    workflow = pipeline.workflows["inventory"]
+    assert workflow.source.prefix == "inventory/in/"
+    assert workflow.archive_prefix("processed") == "inventory/processed/"
+    assert workflow.stable_listings() == 2  # SFTP files grow in place
+    assert "s3cret-value" not in repr(pipeline)  # secrets never show
+    result = CliRunner().invoke(main, ["config", "check", str(path)])
+    assert result.exit_code == 0 and "OK" in result.output and "s3cret" not in result.output
+
+
+def test_missing_environment_variable_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SFTP_PASSWORD", raising=False)
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(GOOD)
+    result = CliRunner().invoke(main, ["config", "check", str(path)])
+    assert result.exit_code == 1
+    assert "workflows.inventory.source.password: ${SFTP_PASSWORD}" in result.output
+
+
+def test_every_problem_is_listed_with_its_path() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_pipeline({"kafka": {"partitions": 0}, "workflows": {"inv": {
+            "source": {"type": "s3", "buckt": "x"}, "format": {"type": "csv", "delimiter": "ab"}, "key": []}}})
+    text = str(caught.value)
+    for expected in ("kafka.partitions", "workflows.inv.source.s3.bucket", "workflows.inv.source.s3.buckt",
+                     "workflows.inv.format.csv.delimiter", "workflows.inv.key"):
+        assert expected in text
+
+
+def test_defaults_and_bad_documents(tmp_path: Path) -> None:
+    assert parse_pipeline(None).kafka.bootstrap == "embedded"
+    with pytest.raises(ConfigError, match="must be a mapping"):
+        parse_pipeline(["not", "a", "mapping"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("kafka: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_pipeline(bad)
+    with pytest.raises(ConfigError, match="invalid workflow id"):
+        parse_pipeline({"workflows": {"bad name!": {"source": {"type": "local", "root": "/x"},
+                                                   "format": {"type": "csv"}, "key": ["a"]}}})
