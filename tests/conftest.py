@@ -3,6 +3,7 @@
 pytest_plugins = [
     "tests.fixtures.kafka",
     "tests.fixtures.sandbox",
+    "tests.fixtures.sandbox_admin",
     "tests.fixtures.s3",
     "tests.fixtures.sftp",
 ]

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import httpx
 import pytest
 
 from fluentsync.connectors.fluent import FluentClient, FluentSettings, RetryPolicy, Timeouts
+from tests.fixtures.sandbox_admin import Admin
 
 pytestmark = pytest.mark.integration
 
@@ -23,46 +23,6 @@ FAST = RetryPolicy(
     auth_base_delay=0.02,
     max_auth_delay=0.05,
 )
-
-
-class Admin:
-    """Direct calls to the sandbox admin API (``/_sandbox/...``, no auth)."""
-
-    def __init__(self, base_url: str) -> None:
-        self.http = httpx.AsyncClient(base_url=base_url, timeout=10)
-
-    async def call(self, method: str, path: str, json: Any = None, params: Any = None) -> Any:
-        response = await self.http.request(method, "/_sandbox" + path, json=json, params=params)
-        response.raise_for_status()
-        return response.json() if response.content else None
-
-    async def fault(self, route: str, kind: str, **kw: Any) -> Any:
-        return await self.call("POST", "/faults", json={"route": route, "kind": kind, **kw})
-
-    async def requests(self, route: str) -> list[dict[str, Any]]:
-        body = await self.call("GET", "/requests", params={"route": route})
-        items = body.get("requests", body) if isinstance(body, dict) else body
-        assert isinstance(items, list)
-        return items
-
-    async def statuses(self, route: str) -> list[int]:
-        return [int(r["status"]) for r in await self.requests(route)]
-
-    async def revoke(self) -> None:
-        await self.call("POST", "/tokens/revoke")
-
-    async def expire(self) -> None:
-        await self.call("POST", "/tokens/expire")
-
-
-@pytest.fixture
-async def admin(sandbox: Any) -> AsyncIterator[Admin]:
-    await sandbox.reset()
-    admin = Admin(sandbox.base_url)
-    await admin.call("DELETE", "/requests")
-    yield admin
-    await admin.call("DELETE", "/faults")
-    await admin.http.aclose()
 
 
 ClientFactory = Callable[..., FluentClient]

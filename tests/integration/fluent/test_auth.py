@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from fluentsync.connectors.fluent import FluentAuthError
+from tests.fixtures.sandbox_admin import Admin
 
 from ...unit.fluent.fakes import FakeClock
-from .conftest import Admin, ClientFactory
+from .conftest import ClientFactory
 
 pytestmark = pytest.mark.integration
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fluentsync.connectors.fluent import FluentClient, FluentClientError, FluentJobClosedError
-
-from .conftest import Admin
+from tests.fixtures.sandbox_admin import Admin
 
 pytestmark = pytest.mark.integration
 

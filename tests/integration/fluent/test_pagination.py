@@ -7,8 +7,7 @@ from typing import Any
 import pytest
 
 from fluentsync.connectors.fluent import FluentClient
-
-from .conftest import Admin
+from tests.fixtures.sandbox_admin import Admin
 
 pytestmark = pytest.mark.integration
 

@@ -15,8 +15,9 @@ from fluentsync.connectors.fluent import (
     RetryPolicy,
     Timeouts,
 )
+from tests.fixtures.sandbox_admin import Admin
 
-from .conftest import Admin, ClientFactory
+from .conftest import ClientFactory
 
 pytestmark = pytest.mark.integration
 
