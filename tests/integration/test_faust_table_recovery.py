@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,37 +16,24 @@ from fluentsync.schemas.codec import default_codec
 from fluentsync.streams.kafka.broker import EmbeddedBroker
 from fluentsync.streams.kafka.topics import TopicSpec, ensure_topics
 from tests.fixtures.kafka import consume
+from tests.fixtures.processes import background_process
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
 KEYS = [f"sku-{i}" for i in range(4)]
 
 
 @contextmanager
 def worker(app_id: str, bootstrap: str, data_dir: Path, log: Path, store: str) -> Iterator[None]:
     env = {
-        **os.environ,
         "FLUENTSYNC_TEST_APP_ID": app_id,
         "FLUENTSYNC_TEST_BOOTSTRAP": bootstrap,
         "FLUENTSYNC_TEST_DATADIR": str(data_dir),
         "FLUENTSYNC_TEST_STORE": store,
     }
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.integration.apps.counter", "worker", "-l", "info",
-             "--without-web"],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )
-        try:
-            yield
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+    command = [sys.executable, "-m", "tests.integration.apps.counter", "worker", "-l", "info", "--without-web"]
+    with background_process(command, log, env=env):
+        yield
 
 
 async def send_increments(bootstrap: str, topic: str, keys: list[str], times: int) -> None:

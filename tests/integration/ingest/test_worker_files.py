@@ -8,8 +8,6 @@ the file is settled.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -29,9 +27,9 @@ from fluentsync.streams.kafka.broker import EmbeddedBroker
 from fluentsync.streams.kafka.names import WorkflowTopics
 from fluentsync.streams.kafka.tail import TopicTail
 from fluentsync.streams.kafka.topics import TopicSpec, ensure_topics
+from tests.fixtures.processes import background_process
 
 pytestmark = pytest.mark.integration
-REPO = Path(__file__).resolve().parents[3]
 CODEC = default_codec()
 
 
@@ -45,20 +43,10 @@ def csv_text(rows: int, bad: tuple[int, ...] = (), qty_offset: int = 0) -> str:
 
 @contextmanager
 def worker_process(config: Path, data_dir: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "fluentsync", "worker", "--config", str(config), "--data-dir", str(data_dir),
-             "-l", "info"], cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env={**os.environ},
-        )
-        try:
-            yield proc
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+    command = [sys.executable, "-m", "fluentsync", "worker", "--config", str(config), "--data-dir", str(data_dir),
+               "-l", "info"]
+    with background_process(command, log) as proc:
+        yield proc
 
 
 def kinds(events: list[dict[str, Any]], path: str) -> list[str]:
