@@ -24,7 +24,7 @@ from __future__ import annotations
 import codecs
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
 __all__ = [
     "CsvOptions",
@@ -47,6 +47,16 @@ def _check_encoding(value: str | None) -> str | None:
         return codecs.lookup(value).name
     except LookupError:
         raise ValueError(f"unknown encoding {value!r}") from None
+
+
+def _required_encoding(value: str) -> str:
+    checked = _check_encoding(value)
+    assert checked is not None
+    return checked
+
+
+#: A codec name, normalised (``latin-1`` -> ``iso8859-1``); unknown names are refused at load time.
+Encoding = Annotated[str, AfterValidator(_required_encoding)]
 
 
 def _single_char(name: str, value: str | None) -> str | None:
@@ -91,7 +101,7 @@ class CsvOptions(_Common):
     doublequote: bool = True
     has_header: bool = True
     columns: list[str] | None = None
-    encoding: str = "utf-8"
+    encoding: Encoding = "utf-8"
     skip_empty_lines: bool = True
     trim: bool = False
     strict: bool = False
@@ -115,13 +125,6 @@ class CsvOptions(_Common):
     @classmethod
     def _escapechar(cls, v: str | None) -> str | None:
         return _single_char("escapechar", v)
-
-    @field_validator("encoding")
-    @classmethod
-    def _encoding(cls, v: str) -> str:
-        checked = _check_encoding(v)
-        assert checked is not None
-        return checked
 
     @field_validator("columns")
     @classmethod
@@ -162,7 +165,7 @@ class JsonOptions(_Common):
 
     type: Literal["json"] = "json"
     item_path: str | None = None
-    encoding: str = "utf-8"
+    encoding: Encoding = "utf-8"
 
     @field_validator("item_path")
     @classmethod
@@ -179,28 +182,14 @@ class JsonOptions(_Common):
             raise ValueError(f"item_path {v!r}: only dot-separated keys are supported (data.items)")
         return v
 
-    @field_validator("encoding")
-    @classmethod
-    def _encoding(cls, v: str) -> str:
-        checked = _check_encoding(v)
-        assert checked is not None
-        return checked
-
 
 class JsonLinesOptions(_Common):
     """One JSON object per line (``.jsonl``/``.ndjson``). Blank lines are skipped when ``skip_empty_lines``."""
 
     type: Literal["jsonl"] = "jsonl"
-    encoding: str = "utf-8"
+    encoding: Encoding = "utf-8"
     skip_empty_lines: bool = True
     max_line_bytes: int = Field(default=DEFAULT_MAX_LINE_BYTES, ge=1024)
-
-    @field_validator("encoding")
-    @classmethod
-    def _encoding(cls, v: str) -> str:
-        checked = _check_encoding(v)
-        assert checked is not None
-        return checked
 
 
 class XmlOptions(_Common):
