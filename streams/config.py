@@ -29,10 +29,13 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from fluentsync.connectors.parsers.options import ParserOptions
 from fluentsync.streams.kafka.names import validate_workflow_id
+from fluentsync.streams.validation.rules import RuleSet
 
 __all__ = [
     "ConfigError",
+    "DedupeConfig",
     "FilesConfig",
+    "FluentConfig",
     "KafkaConfig",
     "LocalSourceConfig",
     "PipelineConfig",
@@ -40,6 +43,7 @@ __all__ = [
     "S3SourceConfig",
     "SftpSourceConfig",
     "SourceConfig",
+    "TargetConfig",
     "WorkflowConfig",
     "load_pipeline",
     "parse_pipeline",
@@ -134,12 +138,60 @@ class PublishConfig(_Model):
     chunk_size: int = Field(default=100_000, ge=1)
 
 
+class FluentConfig(_Model):
+    """The Fluent account (fluent-api.md §1). Unset fields come from ``FLUENT_*`` variables or a profile."""
+
+    base_url: str | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    retailer_id: str | None = None
+    profile: str | None = None
+    max_retries: int | None = Field(default=None, ge=0, le=10)
+    base_retry_delay: float | None = Field(default=None, ge=0.1, le=60)
+
+    def settings_kwargs(self) -> dict[str, Any]:
+        """The fields that were set, for :class:`~fluentsync.connectors.fluent.FluentSettings`."""
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+class DedupeConfig(_Model):
+    """Delta sync: a record whose mapped payload hashes like the baseline of its key is skipped (R21-R23)."""
+
+    enabled: bool = True
+    fields: list[str] | None = None  #: payload fields that count; None: the whole payload
+    algorithm: Literal["sha256", "sha1", "md5"] = "sha256"
+    version: str = "1"  #: bump after changing ``fields``: every record counts as changed once
+
+
+class TargetConfig(_Model):
+    """Where mapped records go. ``batch``: the Batch API (inventory UPSERTs) through Fluent jobs."""
+
+    api: Literal["batch"] = "batch"
+    entity_type: str = "INVENTORY"
+    job_strategy: Literal["daily", "per_file", "per_run", "long_running"] = "per_file"
+    max_batch_size: int = Field(default=1000, ge=1, le=5000)
+    linger: float = Field(default=2.0, gt=0)
+    max_in_flight: int = Field(default=5, ge=1, le=100)
+    job_meta: dict[str, str] = Field(default_factory=dict)
+    max_send_rounds: int = Field(default=5, ge=1, le=100)
+    """A batch Fluent could not take (network, 5xx, 429 after the client's retries) is resent this many
+    rounds, with growing pauses, before its records are dead-lettered (stage FLUENT) for a redrive."""
+
+
 class WorkflowConfig(_Model):
     source: SourceConfig
     format: ParserOptions
     key: list[str] = Field(min_length=1)
     files: FilesConfig = FilesConfig()
     publish: PublishConfig = PublishConfig()
+    mapping: Path | None = None  #: UniversalMapper JSON (relative to the pipeline file); None: records as-is
+    rules: RuleSet = RuleSet()
+    dedupe: DedupeConfig = DedupeConfig()
+    target: TargetConfig | None = None
+    """None: connector only - records are published to ``records.<wf>`` for other consumers, nothing is
+    sent to Fluent, and files are archived only when something else announces SETTLED."""
 
     def archive_prefix(self, outcome: Literal["processed", "errors"]) -> str:
         configured = self.files.processed if outcome == "processed" else self.files.errors
@@ -156,6 +208,7 @@ class WorkflowConfig(_Model):
 
 class PipelineConfig(_Model):
     kafka: KafkaConfig = KafkaConfig()
+    fluent: FluentConfig = FluentConfig()
     workflows: dict[str, WorkflowConfig] = Field(default_factory=dict)
 
     @field_validator("workflows")
@@ -188,8 +241,10 @@ def _interpolate(value: Any, where: str, missing: list[str]) -> Any:
     return value
 
 
-def parse_pipeline(document: Any, origin: str = "<pipeline>") -> PipelineConfig:
-    """Validate an already-loaded YAML document (after ``${VAR}`` interpolation)."""
+def parse_pipeline(document: Any, origin: str = "<pipeline>", base_dir: Path | None = None) -> PipelineConfig:
+    """Validate an already-loaded YAML document (after ``${VAR}`` interpolation).
+
+    Relative mapping paths are resolved against ``base_dir`` (the pipeline file's folder)."""
     if document is None:
         document = {}
     if not isinstance(document, dict):
@@ -198,6 +253,10 @@ def parse_pipeline(document: Any, origin: str = "<pipeline>") -> PipelineConfig:
     document = _interpolate(document, "", missing)
     if missing:
         raise ConfigError(f"{origin}: environment variables not set: " + "; ".join(missing))
+    if base_dir is not None:
+        for workflow in (document.get("workflows") or {}).values():
+            if isinstance(workflow, dict) and isinstance(workflow.get("mapping"), str):
+                workflow["mapping"] = str(base_dir / workflow["mapping"])
     try:
         return PipelineConfig.model_validate(document)
     except ValidationError as exc:
@@ -219,4 +278,4 @@ def load_pipeline(path: str | Path) -> PipelineConfig:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    return parse_pipeline(document, str(path))
+    return parse_pipeline(document, str(path), path.parent)

@@ -16,7 +16,8 @@ from typing import Any
 
 import faust
 
-from fluentsync.streams.agents import files
+from fluentsync.connectors.fluent import FluentClient, FluentSettings
+from fluentsync.streams.agents import files, jobs, ledger, records
 from fluentsync.streams.app import FaustOptions, create_app
 from fluentsync.streams.config import PipelineConfig
 from fluentsync.streams.kafka.broker import EmbeddedBroker, is_embedded_broker
@@ -41,11 +42,19 @@ class Worker:
 
     app: faust.App
     config: PipelineConfig
+    client: FluentClient | None = None
     files: dict[str, files.FilesRuntime] = field(default_factory=dict)
+    ledgers: dict[str, ledger.LedgerRuntime] = field(default_factory=dict)
+    records: dict[str, records.RecordsRuntime] = field(default_factory=dict)
+
+
+def fluent_client(config: PipelineConfig) -> FluentClient:
+    """One Fluent client per worker, shared by every workflow (one token, one connection pool)."""
+    return FluentClient(FluentSettings(**config.fluent.settings_kwargs()))
 
 
 def build_app(config: PipelineConfig, bootstrap: str, *, data_dir: Path, embedded: bool,
-              web_port: int | None = None, **overrides: Any) -> Worker:
+              web_port: int | None = None, client: FluentClient | None = None, **overrides: Any) -> Worker:
     """The Faust app for a pipeline, its agents attached (topics must exist: see :func:`prepare`)."""
     app = create_app(
         config.kafka.app_id,
@@ -57,9 +66,18 @@ def build_app(config: PipelineConfig, bootstrap: str, *, data_dir: Path, embedde
         stream_processing_timeout=3600.0,  # one event can be a whole file
         **overrides,
     )
-    worker = Worker(app, config)
+    worker = Worker(app, config, client)
     for name, workflow in config.workflows.items():
-        worker.files[name] = files.register(app, name, workflow, config.kafka)
+        topics = WorkflowTopics.of(name, config.kafka.topic_prefix)
+        runtime = worker.files[name] = files.register(app, name, workflow, config.kafka)
+        if workflow.target is None:
+            continue
+        if worker.client is None:
+            worker.client = fluent_client(config)
+        runtime.ledger = worker.ledgers[name] = ledger.register(app, name, topics, config.kafka.partitions)
+        store = jobs.TableJobStore(jobs.job_table(app, name))
+        worker.records[name] = records.register(app, name, workflow, topics, config.kafka.partitions,
+                                                worker.client, store)
     return worker
 
 

@@ -5,9 +5,10 @@ Per workflow:
 - a **discovery timer** (``on_leader=True``: one worker in the group lists the source, never several)
   lists the inbox, keeps settled files that match (:mod:`~fluentsync.connectors.ingest.selection`) and
   announces each new version with ``FileEvent DISCOVERED`` on ``files.<wf>``, keyed by the file's path;
-- a **files agent** on ``files.<wf>``: for DISCOVERED it checks the ``processed-files-<wf>`` table
-  (changelog-backed, co-partitioned with the topic, so the worker that owns a path owns its state),
-  then streams the file through the parser into the records topic (:class:`FilePublisher`);
+- a **files agent** on ``files.<wf>``: for COMPLETED it tells the ledger the file's record count (the
+  ledger agent announces SETTLED when every record has an outcome); for DISCOVERED it checks the
+  ``processed-files-<wf>`` table (changelog-backed, co-partitioned with the topic, so the worker that
+  owns a path owns its state), then streams the file through the parser into the records topic (:class:`FilePublisher`);
   for SETTLED (sent when every record has an outcome) it moves the file to the archive or error folder
   with a JSON report and announces ARCHIVED.
 
@@ -41,6 +42,7 @@ from fluentsync.connectors.parsers.records import FileParseError
 from fluentsync.connectors.parsers.stream import parse_chunks
 from fluentsync.connectors.sources import FileRef, FileSource, SourceError, SourceFileNotFound
 from fluentsync.schemas.faust_codec import avro_schema
+from fluentsync.streams.agents.ledger import LedgerRuntime
 from fluentsync.streams.agents.sources import build_source
 from fluentsync.streams.config import KafkaConfig, WorkflowConfig
 from fluentsync.streams.kafka.names import WorkflowTopics
@@ -94,6 +96,7 @@ class FilesRuntime:
     source: FileSource | None = None
     announced: dict[str, float] = field(default_factory=dict)
     reannounce_after: float = 600.0
+    ledger: LedgerRuntime | None = None  #: told about COMPLETED events (they carry the record count)
 
     def __post_init__(self) -> None:
         self.keys = RecordKeyBuilder(self.config.key)
@@ -155,6 +158,8 @@ class FilesRuntime:
         kind = event["kind"]
         if kind == "DISCOVERED":
             await self.on_discovered(key, event)
+        elif kind == "COMPLETED" and self.ledger is not None:
+            await self.ledger.on_completed(key, event)
         elif kind == "SETTLED":
             await self.on_settled(key, event)
 

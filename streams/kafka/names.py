@@ -5,8 +5,8 @@
 - ``records.<wf>``: ``fluentsync.records.RecordBatch``, keyed by the batch's first record key. Parsed
   records, batched per partition of their record keys.
 - ``dlq.<wf>``: ``fluentsync.dlq.DeadLetter``. Every rejected record, with stage and reason.
-- ``ledger.<wf>``: ``fluentsync.ledger.RecordOutcome``, keyed by record key. The final outcome of every
-  record.
+- ``ledger.<wf>``: ``fluentsync.ledger.BatchOutcome``, keyed like ``files.<wf>``. The outcomes of every
+  record of one record batch (accepted, rejected, unchanged), counted per file by the ledger agent.
 
 An optional prefix (e.g. ``prod.``) namespaces several installations on one cluster.
 """

@@ -1,0 +1,127 @@
+"""The ledger agent: counts record outcomes per file and announces ``SETTLED`` when a file is whole.
+
+Inputs, both keyed by workflow + file path and therefore co-partitioned:
+
+- ``BatchOutcome`` on ``ledger.<wf>`` - the records agent publishes one per record batch once every
+  record of it has its outcome (accepted, rejected, unchanged);
+- ``FileEvent COMPLETED`` on ``files.<wf>`` - the files agent hands it over (:meth:`on_completed`); it
+  carries the file's record count and the parser's rejections.
+
+State (changelog-backed, so a restarted or rebalanced worker resumes the count): ``ledger-<wf>`` holds
+a :class:`~fluentsync.streams.ledger.FileLedger` per path; ``ledger-batches-<wf>`` remembers the batch
+ids already counted, so a batch replayed after a crash is not counted twice. When a version's outcomes
+reach its record count, ``FileEvent SETTLED`` (with the counts, job ids and first errors) goes to
+``files.<wf>``, where the files agent archives the file. That event is the interface between the two
+issues' components: a completion event on a topic, not a function call.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+
+from fluentsync.schemas.codec import AvroCodec, default_codec
+from fluentsync.schemas.faust_codec import avro_schema
+from fluentsync.streams.kafka.names import WorkflowTopics
+from fluentsync.streams.ledger import FileAccount, FileLedger
+
+__all__ = ["LedgerRuntime", "register"]
+
+log = logging.getLogger(__name__)
+
+
+def _jsonable(value: Any) -> Any:
+    """Table values are JSON: datetimes become epoch milliseconds (Avro timestamp-millis accepts them)."""
+    if isinstance(value, datetime):
+        return int(value.timestamp() * 1000)
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+@dataclass
+class LedgerRuntime:
+    name: str
+    topics: WorkflowTopics
+    app: faust.App
+    table: Any = None
+    counted: Any = None
+    codec: AvroCodec | None = None
+
+    def _codec(self) -> AvroCodec:
+        if self.codec is None:
+            self.codec = default_codec()
+        return self.codec
+
+    async def on_completed(self, key: bytes, event: dict[str, Any]) -> None:
+        """A file's COMPLETED event (called by the files agent, on the file's partition)."""
+        version = event["file"]["version"]
+        ledger = FileLedger(self.table.get(key))
+        account = ledger.completed(version, _jsonable(event))
+        await self._save(key, ledger, version, account)
+
+    async def on_outcome(self, key: bytes, outcome: dict[str, Any]) -> None:
+        """One record batch's outcomes."""
+        file = outcome.get("file")
+        if file is None:  # records that did not come from a file have no file to settle
+            return
+        batch_key = f"{outcome['workflow']}|{outcome['batch_id']}".encode()
+        if self.counted.get(batch_key) is not None:
+            log.debug("workflow %s: batch %s counted before (replay)", self.name, outcome["batch_id"])
+            return
+        self.counted[batch_key] = 1
+        version = file["version"]
+        ledger = FileLedger(self.table.get(key))
+        account = ledger.batch(version, outcome)
+        await self._save(key, ledger, version, account)
+
+    async def _save(self, key: bytes, ledger: FileLedger, version: str, account: FileAccount) -> None:
+        announce = account.is_complete and not account.settled and account.completed is not None
+        if announce:
+            account.settled = True
+        self.table[key] = ledger.to_value()
+        if announce:
+            await self._settled(key, account)
+
+    async def _settled(self, key: bytes, account: FileAccount) -> None:
+        completed = account.completed or {}
+        processing_ms = None
+        if account.first_seen_ms is not None and account.last_seen_ms is not None:
+            processing_ms = max(0, account.last_seen_ms - account.first_seen_ms)
+        event = {
+            **completed,
+            "event_id": uuid.uuid4().hex, "kind": "SETTLED", "reason": None,
+            "accepted_count": account.accepted, "rejected_count": account.rejected + account.parse_rejected,
+            "unchanged_count": account.unchanged, "first_errors": account.first_errors,
+            "job_ids": account.job_ids, "batch_count": account.fluent_batches, "processing_ms": processing_ms,
+            "occurred_at": datetime.now(UTC),
+        }
+        value = self._codec().encode("fluentsync.files.FileEvent", event)
+        future = await self.app.producer.send(self.topics.files, key, value, None, None, None)
+        await future
+        log.info("workflow %s: %s settled: %d accepted, %d rejected, %d unchanged", self.name,
+                 completed.get("source_uri"), account.accepted, account.rejected + account.parse_rejected,
+                 account.unchanged)
+
+
+def register(app: faust.App, name: str, topics: WorkflowTopics, partitions: int) -> LedgerRuntime:
+    """Attach the ledger tables and the ledger agent of one workflow."""
+    runtime = LedgerRuntime(name, topics, app)
+    runtime.table = app.Table(f"ledger-{name}", key_type=bytes, partitions=partitions)
+    runtime.counted = app.Table(f"ledger-batches-{name}", key_type=bytes, partitions=partitions)
+    topic = app.topic(topics.ledger, schema=avro_schema("fluentsync.ledger.BatchOutcome"), partitions=partitions)
+
+    async def ledger_agent(stream: Any) -> None:
+        async for key, outcome in stream.items():
+            await runtime.on_outcome(key, outcome)
+
+    ledger_agent.__name__ = ledger_agent.__qualname__ = f"ledger_{name.replace('-', '_')}"
+    app.agent(topic, name=f"ledger-{name}")(ledger_agent)
+    return runtime

@@ -1,0 +1,338 @@
+"""The records agent: map, validate, dedupe and micro-batch records into Fluent, one outcome each.
+
+One Faust agent per workflow consumes ``records.<wf>`` (``RecordBatch`` messages, each up to a few
+hundred records of one partition) and runs the stages fused, record by record, inside the agent: a
+Faust hop costs ~100 µs an event (design.md §4), so separate agents per stage would cap a worker near
+10k records/s. Per record:
+
+1. **map** with the workflow's UniversalMapper config (absent: the record as parsed);
+2. **validate** the payload against the target's model and the workflow's rules;
+3. **dedupe**: hash the payload (typed, canonical) and compare with the baseline of the record key in
+   the changelog-backed ``baseline-<wf>`` table (co-partitioned with the records topic); equal means
+   *unchanged*;
+4. **sink**: the Batch API sink buffers entities into Fluent batches (size, bytes, linger, in-flight
+   bound, job strategies, bisection of whole-batch rejections).
+
+Outcomes: a record failing 1 or 2, or refused by Fluent, is *rejected* - a ``DeadLetter`` with the
+stage, the field-level problems and the original record goes to ``dlq.<wf>``; 3 makes it *unchanged*;
+a batch acknowledged by Fluent makes its records *accepted*. When every record of a ``RecordBatch`` has
+its outcome, the agent (in this order) moves the baseline of the accepted keys (never for rejected
+ones: they are retried by the next file), waits until its dead letters and one ``BatchOutcome`` on
+``ledger.<wf>`` are acknowledged by the broker, and only then acks the Kafka message so Faust may
+commit its offset. The stream runs with manual acks, so later batches are processed while earlier ones
+wait for Fluent; Faust commits the highest offset below which everything is acked.
+
+Crash safety: an un-acked batch is redelivered after a restart; records accepted before the crash are
+then *unchanged* (their baseline moved) or re-sent as idempotent UPSERTs, and the ledger counts a batch
+id once. Per-key order: a record whose key is still on its way to Fluent waits for it, so two versions
+of one key are never in flight at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+
+from fluentsync.connectors.fluent import FluentClient, FluentError
+from fluentsync.connectors.ingest.publisher import file_event_key
+from fluentsync.connectors.sources.base import FileRef
+from fluentsync.schemas.codec import AvroCodec, default_codec
+from fluentsync.schemas.faust_codec import avro_schema
+from fluentsync.schemas.records import BatchRecord, batch_records
+from fluentsync.streams.config import WorkflowConfig
+from fluentsync.streams.dedupe import RecordHasher
+from fluentsync.streams.kafka.context import in_event
+from fluentsync.streams.kafka.names import WorkflowTopics
+from fluentsync.streams.mapping import Mapper
+from fluentsync.streams.mapping.strict import FLUENTSYNC_RESOLVERS
+from fluentsync.streams.problems import FieldProblem
+from fluentsync.streams.sinks import BatchResult, BatchSink, BatchSinkSettings, JobStore
+from fluentsync.streams.validation import EntityValidator
+
+__all__ = ["RecordsRuntime", "register"]
+
+log = logging.getLogger(__name__)
+
+FIRST_ERRORS = 5  #: rejection reasons carried per BatchOutcome
+
+
+@dataclass(slots=True)
+class _Token:
+    """What the sink hands back for one entity: enough to settle the record and, if needed, resend it."""
+
+    tracker: _Tracker
+    key: bytes
+    digest: str | None
+    record: BatchRecord
+    payload: dict[str, Any]
+    rounds: int = 1
+
+
+@dataclass
+class _Tracker:
+    """The outcomes of one ``RecordBatch`` message until each of its records has one."""
+
+    event: Any
+    batch: dict[str, Any]
+    total: int
+    started: datetime
+    accepted: list[_Token] = field(default_factory=list)
+    rejected: int = 0
+    unchanged: int = 0
+    letters: list[tuple[bytes, dict[str, Any]]] = field(default_factory=list)
+    first_errors: list[str] = field(default_factory=list)
+    job_ids: list[str] = field(default_factory=list)
+    fluent_batches: list[str] = field(default_factory=list)
+    sealed: bool = False  #: every record was handed to a stage
+    finishing: bool = False
+
+    @property
+    def complete(self) -> bool:
+        return self.sealed and len(self.accepted) + self.rejected + self.unchanged >= self.total
+
+
+class RecordsRuntime:
+    """Map → validate → dedupe → Fluent for one workflow inside one worker."""
+
+    def __init__(self, name: str, config: WorkflowConfig, topics: WorkflowTopics, app: faust.App,
+                 client: FluentClient, job_store: JobStore, *, codec: AvroCodec | None = None,
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.name = name
+        self.config = config
+        self.topics = topics
+        self.app = app
+        self.codec = codec or default_codec()
+        self.now = now
+        self.mapper = (Mapper.compile(config.mapping, resolvers=FLUENTSYNC_RESOLVERS, fail_on_field_error=True)
+                       if config.mapping is not None else None)
+        target = config.target
+        if target is None:
+            raise ValueError(f"workflow {name!r} has no target")
+        self.target = target
+        self.validator = EntityValidator(target.entity_type, config.rules)
+        dedupe = config.dedupe
+        self.hasher = (RecordHasher(dedupe.fields, algorithm=dedupe.algorithm, version=dedupe.version)
+                       if dedupe.enabled else None)
+        self.sink: BatchSink[_Token] = BatchSink(
+            client,
+            BatchSinkSettings(max_batch_size=target.max_batch_size, linger=target.linger,
+                              max_in_flight=target.max_in_flight, entity_type=target.entity_type,
+                              job_strategy=target.job_strategy, job_meta=target.job_meta),
+            job_store, name, on_sent=self._on_sent, on_rejected=self._on_rejected, on_failed=self._on_failed,
+        )
+        self.baseline: Any = None
+        self.force = False  #: resend even when unchanged (``replay --force``)
+        self._in_flight: dict[bytes, asyncio.Future[None]] = {}
+        self._finishers: set[asyncio.Task[None]] = set()
+        self.counts = {"accepted": 0, "rejected": 0, "unchanged": 0}
+
+    # -- per record ---------------------------------------------------------------------------------
+    def prepare(self, record: BatchRecord) -> tuple[dict[str, Any] | None, str, list[FieldProblem]]:
+        """Map and validate one record: ``(payload, stage, problems)``; payload None means rejected."""
+        data: Any = record.record
+        if self.mapper is not None:
+            result = self.mapper.map(record.record)
+            if not result.success:
+                return None, "MAP", result.errors or [FieldProblem("MAP", None, "mapping failed")]
+            data = result.data
+        if not isinstance(data, dict):
+            return None, "MAP", [FieldProblem("MAP", None, f"mapping produced {type(data).__name__}, not an object")]
+        outcome = self.validator.validate(data)
+        if outcome.payload is None:
+            return None, "VALIDATE", outcome.problems
+        return outcome.payload, "VALIDATE", []
+
+    async def on_batch(self, event: Any) -> None:
+        """Process one ``RecordBatch`` message (its Kafka offset is acked once it is settled)."""
+        batch: dict[str, Any] = event.value
+        tracker = _Tracker(event, batch, len(batch["record_keys"]), self.now())
+        job_key = self._job_key(batch)
+        for record in batch_records(batch):
+            payload, stage, problems = self.prepare(record)
+            if payload is None:
+                self._reject(tracker, record, stage, problems)
+                continue
+            key = record.record_key.encode()
+            digest = self.hasher(payload) if self.hasher is not None else None
+            pending = self._in_flight.get(key)
+            if pending is not None:  # an earlier version of this key is on its way: keep per-key order
+                await asyncio.shield(pending)
+            if digest is not None and not self.force and self.baseline.get(key) == digest:
+                tracker.unchanged += 1
+                continue
+            self._in_flight[key] = asyncio.get_running_loop().create_future()
+            await self.sink.add(payload, _Token(tracker, key, digest, record, payload), job_key)
+        tracker.sealed = True
+        self._maybe_finish(tracker)
+
+    def _job_key(self, batch: dict[str, Any]) -> str:
+        strategy = self.target.job_strategy
+        if strategy == "per_file":
+            return str(batch.get("file_id") or batch.get("source_uri") or "")
+        if strategy == "per_run":
+            return str(batch.get("run_id") or "")
+        return ""
+
+    # -- outcomes -----------------------------------------------------------------------------------
+    def _release(self, token: _Token) -> None:
+        waiter = self._in_flight.pop(token.key, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _on_sent(self, result: BatchResult[_Token]) -> None:
+        if result.tokens and result.batch_id:  # counted once: by the record batch of its first entity
+            result.tokens[0].tracker.fluent_batches.append(result.batch_id)
+        for token in result.tokens:
+            tracker = token.tracker
+            tracker.accepted.append(token)
+            if result.job_id and result.job_id not in tracker.job_ids:
+                tracker.job_ids.append(result.job_id)
+            self._release(token)
+            self._maybe_finish(tracker)
+
+    async def _on_rejected(self, tokens: list[_Token], reason: str) -> None:
+        for token in tokens:
+            self._reject(token.tracker, token.record, "FLUENT", [FieldProblem("FLUENT", None, reason)], token.payload)
+            self._release(token)
+            self._maybe_finish(token.tracker)
+
+    async def _on_failed(self, tokens: list[_Token], error: FluentError) -> None:
+        """Fluent could not take the batch even after the client's retries: try again in a while, a
+        bounded number of rounds, then dead-letter (stage FLUENT) so a redrive can send them later."""
+        retry = [t for t in tokens if t.rounds < self.target.max_send_rounds]
+        for token in tokens:
+            if token.rounds >= self.target.max_send_rounds:
+                message = f"Fluent unavailable after {token.rounds} send rounds: {error}"
+                self._reject(token.tracker, token.record, "FLUENT",
+                             [FieldProblem("FLUENT", None, message, code=type(error).__name__)], token.payload)
+                self._release(token)
+                self._maybe_finish(token.tracker)
+        if retry:
+            delay = min(60.0, 2.0 ** retry[0].rounds)
+            log.warning("workflow %s: %d records not taken by Fluent (%s); resending in %.0f s",
+                        self.name, len(retry), error, delay)
+            task = asyncio.create_task(self._resend(retry, delay))
+            self._finishers.add(task)
+            task.add_done_callback(self._finishers.discard)
+
+    async def _resend(self, tokens: list[_Token], delay: float) -> None:
+        await asyncio.sleep(delay)
+        for token in tokens:
+            token.rounds += 1
+            await self.sink.add(token.payload, token, self._job_key(token.tracker.batch))
+
+    def _reject(self, tracker: _Tracker, record: BatchRecord, stage: str, problems: list[FieldProblem],
+                payload: dict[str, Any] | None = None) -> None:
+        tracker.rejected += 1
+        reason = "; ".join(f"{p.field}: {p.message}" if p.field else p.message
+                           for p in problems if p.severity == "ERROR") or "rejected"
+        if len(tracker.first_errors) < FIRST_ERRORS:
+            where = f"line {record.line}" if record.line is not None else f"record {record.record_index}"
+            tracker.first_errors.append(f"{where}: {stage}: {reason}")
+        tracker.letters.append(self._letter(tracker.batch, record, stage, reason, problems, payload))
+
+    def _letter(self, batch: dict[str, Any], record: BatchRecord, stage: str, reason: str,
+                problems: list[FieldProblem], payload: dict[str, Any] | None) -> tuple[bytes, dict[str, Any]]:
+        file_id = batch.get("file_id") or batch.get("source_uri") or ""
+        # Deterministic id: a batch redelivered after a crash produces the same dead letters (dedupable).
+        letter_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{self.name}|{file_id}|{record.record_index}|{stage}").hex
+        original = dict(record.record)
+        if payload is not None:
+            original = {"record": original, "payload": payload}
+        letter = {
+            "dead_letter_id": letter_id, "workflow": self.name, "stage": stage, "reason": reason[:2000],
+            "errors": [p.to_avro() for p in problems], "record_key": record.record_key,
+            "record": json.dumps(original, ensure_ascii=False, default=str), "raw": None,
+            "provenance": {
+                "source_uri": batch["source_uri"], "file": batch.get("file"), "file_id": batch.get("file_id"),
+                "etag": batch.get("etag"), "version_id": batch.get("version_id"),
+                "last_modified": batch.get("last_modified"), "record_index": record.record_index,
+                "chunk_id": record.chunk_id, "line": record.line, "byte_offset": record.byte_offset,
+                "row_number": record.row_number, "item_path": batch.get("item_path"),
+            },
+            "attempt": 1, "history": [], "occurred_at": self.now(),
+        }
+        return f"{file_id}#{record.record_index}".encode(), letter
+
+    def _maybe_finish(self, tracker: _Tracker) -> None:
+        if tracker.complete and not tracker.finishing:
+            tracker.finishing = True
+            task = asyncio.create_task(self._finish(tracker))
+            self._finishers.add(task)
+            task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._finishers.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("workflow %s: settling a record batch failed; it will be redelivered",
+                      self.name, exc_info=task.exception())
+
+    async def _finish(self, tracker: _Tracker) -> None:
+        """Baseline, dead letters, ledger - durable - then ack (see the module docstring for why)."""
+        if self.hasher is not None:
+            with in_event(tracker.event):
+                for token in tracker.accepted:
+                    self.baseline[token.key] = token.digest
+        producer = self.app.producer
+        futures = [await producer.send(self.topics.dlq, key, self.codec.encode("fluentsync.dlq.DeadLetter", letter),
+                                       None, None, None) for key, letter in tracker.letters]
+        batch = tracker.batch
+        if batch.get("file") is not None:
+            outcome = {
+                "workflow": self.name, "batch_id": batch["batch_id"], "file": batch["file"],
+                "file_id": batch.get("file_id"), "run_id": batch.get("run_id"), "record_count": tracker.total,
+                "accepted": len(tracker.accepted), "rejected": tracker.rejected, "unchanged": tracker.unchanged,
+                "first_errors": tracker.first_errors, "job_ids": tracker.job_ids,
+                "fluent_batch_ids": tracker.fluent_batches, "started_at": tracker.started, "occurred_at": self.now(),
+            }
+            file = batch["file"]
+            ref = FileRef(source=file["source"], location=file["location"], path=file["path"],
+                          version=file["version"], size=0, last_modified=self.now())
+            value = self.codec.encode("fluentsync.ledger.BatchOutcome", outcome)
+            futures.append(await producer.send(self.topics.ledger, file_event_key(self.name, ref), value,
+                                               None, None, None))
+        for future in futures:
+            await future
+        self.counts["accepted"] += len(tracker.accepted)
+        self.counts["rejected"] += tracker.rejected
+        self.counts["unchanged"] += tracker.unchanged
+        tracker.event.ack()
+
+    async def aclose(self) -> None:
+        """Send what is buffered and wait for outcomes (on worker shutdown)."""
+        await self.sink.aclose()
+        while self._finishers:
+            await asyncio.gather(*list(self._finishers), return_exceptions=True)
+
+
+def register(app: faust.App, name: str, config: WorkflowConfig, topics: WorkflowTopics, partitions: int,
+             client: FluentClient, job_store: JobStore) -> RecordsRuntime:
+    """Attach the baseline table and the records agent of one workflow."""
+    runtime = RecordsRuntime(name, config, topics, app, client, job_store)
+    runtime.baseline = app.Table(f"baseline-{name}", key_type=bytes, partitions=partitions)
+    topic = app.topic(topics.records, schema=avro_schema("fluentsync.records.RecordBatch"), partitions=partitions)
+
+    async def records_agent(stream: Any) -> None:
+        started = time.monotonic()
+        async for event in stream.noack().events():
+            await runtime.on_batch(event)
+        log.info("workflow %s: records agent stopped after %.0f s", name, time.monotonic() - started)
+
+    records_agent.__name__ = records_agent.__qualname__ = f"records_{name.replace('-', '_')}"
+    app.agent(topic, name=f"records-{name}")(records_agent)
+
+    async def _flush(sender: Any, *args: Any, **kwargs: Any) -> None:
+        await runtime.aclose()
+
+    app.on_before_shutdown.connect(_flush)  # type: ignore[arg-type]  # faust types a bound signature
+
+    return runtime

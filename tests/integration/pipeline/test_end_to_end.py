@@ -1,0 +1,137 @@
+"""The whole pipeline: local inbox -> worker (files, records, ledger agents) -> the Fluent sandbox.
+
+A real worker process, the embedded broker and the sandbox. Checks the accounting promise: every
+record ends in exactly one outcome (accepted, rejected with a dead letter, unchanged), the file is
+archived only once that is so, a second identical file sends nothing, and one changed row sends exactly
+one entity.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from fluentsync.streams.kafka.broker import EmbeddedBroker
+from fluentsync.streams.kafka.names import WorkflowTopics
+from fluentsync.streams.kafka.tail import TopicTail
+from fluentsync.streams.kafka.topics import TopicSpec, ensure_topics
+from tests.fixtures.processes import background_process
+from tests.fixtures.sandbox_admin import Admin
+
+pytestmark = pytest.mark.integration
+
+MAPPING = {
+    "fields": {
+        "skuRef": {"source": "sku", "required": True},
+        "locationRef": {"source": "location", "required": True},
+        "qty": {"source": "qty", "resolver": "fluentsync.integer", "required": True},
+        "type": {"value": "LAST_ON_HAND"},
+        "status": {"source": "status", "defaultValue": "ACTIVE"},
+    }
+}
+
+
+def inventory_csv(rows: int, *, changed: dict[int, int] | None = None) -> str:
+    """Rows 5 and 9 are malformed (an extra cell), 13 has qty 12.5 and 17 has qty abc."""
+    lines = ["sku,location,qty,status"]
+    for i in range(rows):
+        qty: Any = (changed or {}).get(i, i)
+        if i in (5, 9):
+            lines.append(f"S-{i},L-{i % 3},{qty},ACTIVE,EXTRA")
+        elif i == 13:
+            lines.append(f"S-{i},L-{i % 3},12.5,ACTIVE")
+        elif i == 17:
+            lines.append(f"S-{i},L-{i % 3},abc,ACTIVE")
+        else:
+            lines.append(f"S-{i},L-{i % 3},{qty},ACTIVE")
+    return "\n".join(lines) + "\n"
+
+
+def settled(events: list[dict[str, Any]], path: str) -> list[dict[str, Any]]:
+    return [e for e in events if e["kind"] == "SETTLED" and e["file"]["path"] == path]
+
+
+async def test_files_reach_fluent_with_one_outcome_per_record(
+    kafka_broker: EmbeddedBroker, unique_name: Callable[[str], str], tmp_path: Path, sandbox: Any, admin: Admin
+) -> None:
+    workflow = unique_name("e2e").replace("-", "_")
+    inbox = tmp_path / "inbox"
+    (inbox / "incoming").mkdir(parents=True)
+    (tmp_path / "inventory.json").write_text(json.dumps(MAPPING))
+    config = tmp_path / "pipeline.yaml"
+    config.write_text(yaml.safe_dump({
+        "kafka": {"bootstrap": kafka_broker.bootstrap, "partitions": 3, "app_id": unique_name("app")},
+        "fluent": {"base_url": sandbox.base_url, "client_id": sandbox.client_id,
+                   "client_secret": sandbox.client_secret, "username": sandbox.username,
+                   "password": sandbox.password, "retailer_id": str(sandbox.retailer_id)},
+        "workflows": {workflow: {
+            "source": {"type": "local", "root": str(inbox), "prefix": "incoming/", "patterns": ["*.csv"],
+                       "poll_interval": 0.3, "stable_listings": 1},
+            "format": {"type": "csv"},
+            "key": ["sku", "location"],
+            "mapping": "inventory.json",
+            "target": {"api": "batch", "max_batch_size": 40, "linger": 0.3, "job_strategy": "per_file"},
+        }},
+    }))
+    topics = WorkflowTopics.of(workflow)
+    await ensure_topics(kafka_broker.bootstrap, [TopicSpec(name, 3) for name in topics.all()])
+    (inbox / "incoming" / "a.csv").write_text(inventory_csv(200))
+
+    async with TopicTail(kafka_broker.bootstrap, topics.files) as files, \
+            TopicTail(kafka_broker.bootstrap, topics.dlq) as dlq:
+        with background_process([
+            sys.executable, "-m", "fluentsync", "worker", "--config", str(config), "--data-dir", str(tmp_path / "data"),
+            "-l", "info",
+        ], tmp_path / "worker.log"):
+            await files.until(lambda e: settled(e, "incoming/a.csv"), timeout=120)
+            first = settled(files.items, "incoming/a.csv")[0]
+            assert (first["record_count"], first["accepted_count"], first["rejected_count"],
+                    first["unchanged_count"]) == (200, 196, 4, 0)
+            assert len(first["job_ids"]) == 1  # per_file: one job
+            letters = await dlq.until(lambda d: len(d) >= 4)
+            stages = sorted((d["stage"], d["provenance"]["record_index"]) for d in letters)
+            assert stages == [("MAP", 13), ("MAP", 17), ("PARSE", 5), ("PARSE", 9)]
+            qty_letter = next(d for d in letters if d["provenance"]["record_index"] == 13)
+            assert qty_letter["errors"][0]["field"] == "qty" and "12.5" in qty_letter["reason"]
+            assert json.loads(qty_letter["record"])["qty"] == "12.5"
+
+            batches = await admin.batches()
+            assert sum(len(b["entities"]) for b in batches) == 196
+            assert first["batch_count"] == len(batches) and all(len(b["entities"]) <= 40 for b in batches)
+            assert position(sandbox, 42)["onHand"] == 42
+
+            # Rejected records exist, so the file goes to errors/ with a report.
+            await files.until(lambda e: any(x["kind"] == "ARCHIVED" for x in e), timeout=30)
+            archived = next(e for e in files.items if e["kind"] == "ARCHIVED")
+            assert archived["archived_to"].startswith("errors/")
+            report = json.loads((inbox / (archived["archived_to"] + ".error.log")).read_text())
+            assert report["accepted"] == 196 and report["rejected"] == 4
+
+            # The same content again under another name: every valid record is unchanged, nothing is sent.
+            (inbox / "incoming" / "b.csv").write_text(inventory_csv(200))
+            await files.until(lambda e: settled(e, "incoming/b.csv"), timeout=60)
+            again = settled(files.items, "incoming/b.csv")[0]
+            assert (again["accepted_count"], again["rejected_count"], again["unchanged_count"]) == (0, 4, 196)
+            assert len(await admin.batches()) == len(batches)
+
+            # One changed quantity: exactly one entity goes to Fluent.
+            (inbox / "incoming" / "c.csv").write_text(inventory_csv(200, changed={42: 4242}))
+            await files.until(lambda e: settled(e, "incoming/c.csv"), timeout=60)
+            delta = settled(files.items, "incoming/c.csv")[0]
+            assert (delta["accepted_count"], delta["rejected_count"], delta["unchanged_count"]) == (1, 4, 195)
+            new = (await admin.batches())[len(batches):]
+            assert [len(b["entities"]) for b in new] == [1]
+            assert position(sandbox, 42)["onHand"] == 4242
+
+
+def position(sandbox: Any, i: int) -> dict[str, Any]:
+    retailer = str(sandbox.retailer_id)
+    found = sandbox.state.store.position_for(f"DEFAULT:{retailer}", f"L-{i % 3}", f"S-{i}", retailer)
+    assert found is not None, f"no inventory position for S-{i}"
+    return dict(found)
