@@ -25,17 +25,23 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from fluentsync.connectors.parsers.options import ParserOptions
 from fluentsync.streams.kafka.names import validate_workflow_id
+from fluentsync.streams.sinks.events import EventSinkSettings
+from fluentsync.streams.sinks.mutations import MutationSinkSettings
+from fluentsync.streams.sinks.status import StatusPollSettings
 from fluentsync.streams.validation.rules import RuleSet
 
 __all__ = [
+    "BatchTargetConfig",
     "ConfigError",
     "DedupeConfig",
+    "EventTargetConfig",
     "FilesConfig",
     "FluentConfig",
+    "GraphQLTargetConfig",
     "KafkaConfig",
     "LocalSourceConfig",
     "PipelineConfig",
@@ -165,8 +171,16 @@ class DedupeConfig(_Model):
     version: str = "1"  #: bump after changing ``fields``: every record counts as changed once
 
 
-class TargetConfig(_Model):
-    """Where mapped records go. ``batch``: the Batch API (inventory UPSERTs) through Fluent jobs."""
+class _TargetBase(_Model):
+    max_pending_records: int = Field(default=200_000, ge=1)
+    """Records taken from Kafka but not yet settled; the agent waits above it (bounded memory)."""
+    max_send_rounds: int = Field(default=5, ge=1, le=100)
+    """Records Fluent could not take (network, 5xx, 429 after the client's own retries) are resent this
+    many rounds, with growing pauses, before they are dead-lettered (stage FLUENT) for a redrive."""
+
+
+class BatchTargetConfig(_TargetBase):
+    """The Batch API (inventory UPSERTs) through Fluent jobs (R30-R38, R48)."""
 
     api: Literal["batch"] = "batch"
     entity_type: str = "INVENTORY"
@@ -175,9 +189,29 @@ class TargetConfig(_Model):
     linger: float = Field(default=2.0, gt=0)
     max_in_flight: int = Field(default=5, ge=1, le=100)
     job_meta: dict[str, str] = Field(default_factory=dict)
-    max_send_rounds: int = Field(default=5, ge=1, le=100)
-    """A batch Fluent could not take (network, 5xx, 429 after the client's retries) is resent this many
-    rounds, with growing pauses, before its records are dead-lettered (stage FLUENT) for a redrive."""
+    await_status: bool = True
+    """Wait for each batch's status (polled by a separate task, R38) before records count as accepted,
+    so per-entity errors Fluent reports later become dead letters (R48). False: accepted on the 2xx."""
+    status: StatusPollSettings = StatusPollSettings()
+
+
+class EventTargetConfig(_TargetBase):
+    """The Event API: one event per record, or many records in one event (``event.batch_field``)."""
+
+    api: Literal["event"] = "event"
+    event: EventSinkSettings
+
+
+class GraphQLTargetConfig(_TargetBase):
+    """GraphQL mutations with alias batching; ``mutation`` is a mutation-mapping config (JSON), relative to
+    the pipeline file. It maps the parsed record itself, so the workflow's ``mapping`` must be unset."""
+
+    api: Literal["graphql"] = "graphql"
+    mutation: Path
+    requests: MutationSinkSettings = MutationSinkSettings()
+
+
+TargetConfig = Annotated[BatchTargetConfig | EventTargetConfig | GraphQLTargetConfig, Field(discriminator="api")]
 
 
 class WorkflowConfig(_Model):
@@ -192,6 +226,12 @@ class WorkflowConfig(_Model):
     target: TargetConfig | None = None
     """None: connector only - records are published to ``records.<wf>`` for other consumers, nothing is
     sent to Fluent, and files are archived only when something else announces SETTLED."""
+
+    @model_validator(mode="after")
+    def _mapping_or_mutation(self) -> WorkflowConfig:
+        if isinstance(self.target, GraphQLTargetConfig) and self.mapping is not None:
+            raise ValueError("a graphql target maps records with its mutation config; remove `mapping`")
+        return self
 
     def archive_prefix(self, outcome: Literal["processed", "errors"]) -> str:
         configured = self.files.processed if outcome == "processed" else self.files.errors
@@ -257,6 +297,9 @@ def parse_pipeline(document: Any, origin: str = "<pipeline>", base_dir: Path | N
         for workflow in (document.get("workflows") or {}).values():
             if isinstance(workflow, dict) and isinstance(workflow.get("mapping"), str):
                 workflow["mapping"] = str(base_dir / workflow["mapping"])
+            target = workflow.get("target") if isinstance(workflow, dict) else None
+            if isinstance(target, dict) and isinstance(target.get("mutation"), str):
+                target["mutation"] = str(base_dir / target["mutation"])
     try:
         return PipelineConfig.model_validate(document)
     except ValidationError as exc:

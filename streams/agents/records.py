@@ -48,14 +48,24 @@ from fluentsync.connectors.sources.base import FileRef
 from fluentsync.schemas.codec import AvroCodec, default_codec
 from fluentsync.schemas.faust_codec import avro_schema
 from fluentsync.schemas.records import BatchRecord, batch_records
-from fluentsync.streams.config import WorkflowConfig
+from fluentsync.streams.config import BatchTargetConfig, EventTargetConfig, WorkflowConfig
 from fluentsync.streams.dedupe import RecordHasher
 from fluentsync.streams.kafka.context import in_event
 from fluentsync.streams.kafka.names import WorkflowTopics
 from fluentsync.streams.mapping import Mapper
+from fluentsync.streams.mapping.mutations import GraphQLMutationMapper
 from fluentsync.streams.mapping.strict import FLUENTSYNC_RESOLVERS
 from fluentsync.streams.problems import FieldProblem
-from fluentsync.streams.sinks import BatchResult, BatchSink, BatchSinkSettings, JobStore
+from fluentsync.streams.sinks import (
+    BatchCompletion,
+    BatchResult,
+    BatchSink,
+    BatchSinkSettings,
+    BatchStatusPoller,
+    EventSink,
+    JobStore,
+    MutationSink,
+)
 from fluentsync.streams.validation import EntityValidator
 
 __all__ = ["RecordsRuntime", "register"]
@@ -118,22 +128,39 @@ class RecordsRuntime:
         if target is None:
             raise ValueError(f"workflow {name!r} has no target")
         self.target = target
-        self.validator = EntityValidator(target.entity_type, config.rules)
+        # The Batch API has a typed entity model; events and mutations carry what the mapping makes of a
+        # record, so only the workflow's rules apply to them.
+        self.validator = (EntityValidator(target.entity_type, config.rules)
+                          if isinstance(target, BatchTargetConfig) else None)
         dedupe = config.dedupe
         self.hasher = (RecordHasher(dedupe.fields, algorithm=dedupe.algorithm, version=dedupe.version)
                        if dedupe.enabled else None)
-        self.sink: BatchSink[_Token] = BatchSink(
-            client,
-            BatchSinkSettings(max_batch_size=target.max_batch_size, linger=target.linger,
-                              max_in_flight=target.max_in_flight, entity_type=target.entity_type,
-                              job_strategy=target.job_strategy, job_meta=target.job_meta),
-            job_store, name, on_sent=self._on_sent, on_rejected=self._on_rejected, on_failed=self._on_failed,
-        )
+        self.sink = self._build_sink(client, job_store)
+        self.poller: BatchStatusPoller[_Token] | None = None
+        if isinstance(target, BatchTargetConfig) and target.await_status:
+            self.poller = BatchStatusPoller(client.jobs, target.status, on_done=self._on_status)
+        self._poller_started = False
         self.baseline: Any = None
         self.force = False  #: resend even when unchanged (``replay --force``)
         self._in_flight: dict[bytes, asyncio.Future[None]] = {}
         self._finishers: set[asyncio.Task[None]] = set()
+        self._pending_records = 0
+        self._room = asyncio.Event()
         self.counts = {"accepted": 0, "rejected": 0, "unchanged": 0}
+
+    def _build_sink(self, client: FluentClient, job_store: JobStore) -> Any:
+        target = self.target
+        callbacks: dict[str, Any] = {"on_sent": self._on_sent, "on_rejected": self._on_rejected,
+                                     "on_failed": self._on_failed}
+        if isinstance(target, BatchTargetConfig):
+            settings = BatchSinkSettings(max_batch_size=target.max_batch_size, linger=target.linger,
+                                         max_in_flight=target.max_in_flight, entity_type=target.entity_type,
+                                         job_strategy=target.job_strategy, job_meta=target.job_meta)
+            return BatchSink(client, settings, job_store, self.name, **callbacks)
+        if isinstance(target, EventTargetConfig):
+            return EventSink(client, target.event, **callbacks)
+        mapper = GraphQLMutationMapper(target.mutation, registry=None)
+        return MutationSink(client, mapper, target.requests, **callbacks)
 
     # -- per record ---------------------------------------------------------------------------------
     def prepare(self, record: BatchRecord) -> tuple[dict[str, Any] | None, str, list[FieldProblem]]:
@@ -146,6 +173,9 @@ class RecordsRuntime:
             data = result.data
         if not isinstance(data, dict):
             return None, "MAP", [FieldProblem("MAP", None, f"mapping produced {type(data).__name__}, not an object")]
+        if self.validator is None:
+            problems = self.config.rules.check(data)
+            return (None, "VALIDATE", problems) if problems else (data, "VALIDATE", [])
         outcome = self.validator.validate(data)
         if outcome.payload is None:
             return None, "VALIDATE", outcome.problems
@@ -155,6 +185,10 @@ class RecordsRuntime:
         """Process one ``RecordBatch`` message (its Kafka offset is acked once it is settled)."""
         batch: dict[str, Any] = event.value
         tracker = _Tracker(event, batch, len(batch["record_keys"]), self.now())
+        while self._pending_records > 0 and self._pending_records + tracker.total > self.target.max_pending_records:
+            self._room.clear()  # bounded memory: wait until earlier batches settle
+            await self._room.wait()
+        self._pending_records += tracker.total
         job_key = self._job_key(batch)
         for record in batch_records(batch):
             payload, stage, problems = self.prepare(record)
@@ -175,6 +209,8 @@ class RecordsRuntime:
         self._maybe_finish(tracker)
 
     def _job_key(self, batch: dict[str, Any]) -> str:
+        if not isinstance(self.target, BatchTargetConfig):
+            return ""
         strategy = self.target.job_strategy
         if strategy == "per_file":
             return str(batch.get("file_id") or batch.get("source_uri") or "")
@@ -192,12 +228,37 @@ class RecordsRuntime:
         if result.tokens and result.batch_id:  # counted once: by the record batch of its first entity
             result.tokens[0].tracker.fluent_batches.append(result.batch_id)
         for token in result.tokens:
-            tracker = token.tracker
-            tracker.accepted.append(token)
-            if result.job_id and result.job_id not in tracker.job_ids:
-                tracker.job_ids.append(result.job_id)
-            self._release(token)
-            self._maybe_finish(tracker)
+            if result.job_id and result.job_id not in token.tracker.job_ids:
+                token.tracker.job_ids.append(result.job_id)
+            self._release(token)  # Fluent has it, in order: the key's next version may follow
+        if self.poller is not None:  # accepted only once the batch status says so (R38, R48)
+            if not self._poller_started:
+                self._poller_started = True
+                await self.poller.start()
+            self.poller.submit(result)
+            return
+        self._accept(result.tokens)
+
+    def _accept(self, tokens: list[_Token]) -> None:
+        for token in tokens:
+            token.tracker.accepted.append(token)
+            self._maybe_finish(token.tracker)
+
+    async def _on_status(self, done: BatchCompletion[_Token]) -> None:
+        """A polled batch reached a terminal status: its per-entity errors are dead letters (stage FLUENT)
+        and keep their old baseline; the rest are accepted. A batch that never got a terminal status is
+        not success: its records are dead-lettered too, so a redrive can send them again."""
+        self._accept(done.accepted)
+        for token, error in done.errors:
+            problem = FieldProblem("FLUENT", None, f"{error.code}: {error.message}" if error.code else error.message,
+                                   code=error.code)
+            self._reject(token.tracker, token.record, "FLUENT", [problem], token.payload)
+            self._maybe_finish(token.tracker)
+        for token in done.timed_out:
+            problem = FieldProblem("FLUENT", None, f"batch {done.batch_id} of job {done.job_id} reported no final "
+                                   f"status in time (last: {done.last_status})", code="TIMED_OUT")
+            self._reject(token.tracker, token.record, "FLUENT", [problem], token.payload)
+            self._maybe_finish(token.tracker)
 
     async def _on_rejected(self, tokens: list[_Token], reason: str) -> None:
         for token in tokens:
@@ -306,10 +367,14 @@ class RecordsRuntime:
         self.counts["rejected"] += tracker.rejected
         self.counts["unchanged"] += tracker.unchanged
         tracker.event.ack()
+        self._pending_records -= tracker.total
+        self._room.set()
 
     async def aclose(self) -> None:
         """Send what is buffered and wait for outcomes (on worker shutdown)."""
         await self.sink.aclose()
+        if self.poller is not None and self._poller_started:
+            await self.poller.aclose(drain=True)
         while self._finishers:
             await asyncio.gather(*list(self._finishers), return_exceptions=True)
 

@@ -76,12 +76,15 @@ async def test_files_reach_fluent_with_one_outcome_per_record(
             "format": {"type": "csv"},
             "key": ["sku", "location"],
             "mapping": "inventory.json",
-            "target": {"api": "batch", "max_batch_size": 40, "linger": 0.3, "job_strategy": "per_file"},
+            "target": {"api": "batch", "max_batch_size": 40, "linger": 0.3, "job_strategy": "per_file",
+                       "status": {"intervals": [0.2, 0.5, 1.0], "min_interval": 0.1}},
         }},
     }))
     topics = WorkflowTopics.of(workflow)
     await ensure_topics(kafka_broker.bootstrap, [TopicSpec(name, 3) for name in topics.all()])
     (inbox / "incoming" / "a.csv").write_text(inventory_csv(200))
+    # Fluent accepts the batch but later reports an error for one entity (R48).
+    await sandbox.add_fault("batch_create", "entity_error", ref="S-77", code="C0160E", message="Bad location")
 
     async with TopicTail(kafka_broker.bootstrap, topics.files) as files, \
             TopicTail(kafka_broker.bootstrap, topics.dlq) as dlq:
@@ -92,17 +95,20 @@ async def test_files_reach_fluent_with_one_outcome_per_record(
             await files.until(lambda e: settled(e, "incoming/a.csv"), timeout=120)
             first = settled(files.items, "incoming/a.csv")[0]
             assert (first["record_count"], first["accepted_count"], first["rejected_count"],
-                    first["unchanged_count"]) == (200, 196, 4, 0)
+                    first["unchanged_count"]) == (200, 195, 5, 0)
             assert len(first["job_ids"]) == 1  # per_file: one job
-            letters = await dlq.until(lambda d: len(d) >= 4)
+            letters = await dlq.until(lambda d: len(d) >= 5)
             stages = sorted((d["stage"], d["provenance"]["record_index"]) for d in letters)
-            assert stages == [("MAP", 13), ("MAP", 17), ("PARSE", 5), ("PARSE", 9)]
+            assert stages == [("FLUENT", 77), ("MAP", 13), ("MAP", 17), ("PARSE", 5), ("PARSE", 9)]
+            fluent_letter = next(d for d in letters if d["stage"] == "FLUENT")
+            assert "C0160E" in fluent_letter["reason"] and fluent_letter["record_key"] == '["S-77","L-2"]'
+            await sandbox.clear_faults()
             qty_letter = next(d for d in letters if d["provenance"]["record_index"] == 13)
             assert qty_letter["errors"][0]["field"] == "qty" and "12.5" in qty_letter["reason"]
             assert json.loads(qty_letter["record"])["qty"] == "12.5"
 
             batches = await admin.batches()
-            assert sum(len(b["entities"]) for b in batches) == 196
+            assert sum(len(b["entities"]) for b in batches) == 196  # S-77 was sent, then reported bad
             assert first["batch_count"] == len(batches) and all(len(b["entities"]) <= 40 for b in batches)
             assert position(sandbox, 42)["onHand"] == 42
 
@@ -111,14 +117,17 @@ async def test_files_reach_fluent_with_one_outcome_per_record(
             archived = next(e for e in files.items if e["kind"] == "ARCHIVED")
             assert archived["archived_to"].startswith("errors/")
             report = json.loads((inbox / (archived["archived_to"] + ".error.log")).read_text())
-            assert report["accepted"] == 196 and report["rejected"] == 4
+            assert report["accepted"] == 195 and report["rejected"] == 5
 
-            # The same content again under another name: every valid record is unchanged, nothing is sent.
+            # The same content again under another name: every accepted record is unchanged; the one Fluent
+            # rejected kept its old baseline, so it alone is sent again (and is accepted this time).
             (inbox / "incoming" / "b.csv").write_text(inventory_csv(200))
             await files.until(lambda e: settled(e, "incoming/b.csv"), timeout=60)
             again = settled(files.items, "incoming/b.csv")[0]
-            assert (again["accepted_count"], again["rejected_count"], again["unchanged_count"]) == (0, 4, 196)
-            assert len(await admin.batches()) == len(batches)
+            assert (again["accepted_count"], again["rejected_count"], again["unchanged_count"]) == (1, 4, 195)
+            retried = (await admin.batches())[len(batches):]
+            assert [[e["skuRef"] for e in b["entities"]] for b in retried] == [["S-77"]]
+            batches = await admin.batches()
 
             # One changed quantity: exactly one entity goes to Fluent.
             (inbox / "incoming" / "c.csv").write_text(inventory_csv(200, changed={42: 4242}))
