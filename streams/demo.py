@@ -216,7 +216,11 @@ async def _run_worker(bootstrap: str, root: Path, config_path: Path, files: dict
         for workflow in files:
             async with TopicTail(bootstrap, WorkflowTopics.of(workflow).dlq) as dlq:
                 expected = sum(s.rejected for s in summaries if s.workflow == workflow)
-                letters += len(await dlq.until(lambda d, n=expected: len(d) >= n, timeout=30))
+
+                def arrived(items: list[dict[str, Any]], n: int = expected) -> bool:
+                    return len(items) >= n
+
+                letters += len(await dlq.until(arrived, timeout=30))
         return summaries, letters
     finally:
         if worker.returncode is None:
