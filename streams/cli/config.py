@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
-from fluentsync.streams.config import ConfigError, load_pipeline
+from fluentsync.streams.config import ConfigError, GraphQLTargetConfig, WorkflowConfig, load_pipeline
 
 __all__ = ["config"]
 
@@ -22,16 +23,44 @@ def check(path: Path) -> None:
     """Validate pipeline file PATH without connecting to anything.
 
     Checks the YAML, every section and option, the ${VAR} references against the environment, workflow
-    names, source, format and key settings. Exits 1 and lists every problem with its path otherwise.
+    names, source, format and key settings, and compiles every mapping and mutation mapping (the same
+    compilation the worker does at start-up). Exits 1 and lists every problem with its path otherwise.
     """
     try:
         pipeline = load_pipeline(path)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
+    problems = [f"workflow {name}: {problem}" for name, workflow in pipeline.workflows.items()
+                for problem in mapping_problems(workflow)]
+    if problems:
+        raise click.ClickException(f"{path}: {len(problems)} problem(s) in mappings:\n  - " + "\n  - ".join(problems))
     kafka = pipeline.kafka
     click.echo(f"{path}: OK - kafka {kafka.bootstrap} ({kafka.partitions} partitions per topic), "
                f"{len(pipeline.workflows)} workflow(s)")
     for name, workflow in pipeline.workflows.items():
         source = workflow.source
+        target = workflow.target.api if workflow.target is not None else "records topic only"
         click.echo(f"  {name}: {source.type} {source.prefix or '/'} {list(source.patterns)} -> "
-                   f"{workflow.format.type}, key {workflow.key}")
+                   f"{workflow.format.type}, key {workflow.key} -> {target}")
+
+
+def mapping_problems(workflow: WorkflowConfig) -> list[str]:
+    """Compile the workflow's mapping and mutation mapping; every problem as one line."""
+    from fluentsync.streams.mapping import Mapper, MappingConfigError
+    from fluentsync.streams.mapping.mutations import GraphQLMutationMapper
+    from fluentsync.streams.mapping.strict import FLUENTSYNC_RESOLVERS
+
+    problems: list[str] = []
+    compilers: list[tuple[Path, Callable[[Path], object]]] = []
+    if workflow.mapping is not None:
+        compilers.append((workflow.mapping, lambda p: Mapper.compile(p, resolvers=FLUENTSYNC_RESOLVERS)))
+    if isinstance(workflow.target, GraphQLTargetConfig):
+        compilers.append((workflow.target.mutation, GraphQLMutationMapper))
+    for file, compile_ in compilers:
+        try:
+            compile_(file)
+        except MappingConfigError as exc:
+            problems.append(f"{file}: {exc}")
+        except (OSError, ValueError) as exc:
+            problems.append(f"{file}: {exc}")
+    return problems

@@ -64,3 +64,42 @@ def test_defaults_and_bad_documents(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="invalid workflow id"):
         parse_pipeline({"workflows": {"bad name!": {"source": {"type": "local", "root": "/x"},
                                                    "format": {"type": "csv"}, "key": ["a"]}}})
+
+
+def test_targets_mappings_and_config_check_compiles_mappings(tmp_path: Path) -> None:
+    (tmp_path / "maps").mkdir()
+    (tmp_path / "maps" / "inventory.json").write_text(
+        '{"fields": {"skuRef": {"source": "sku"}, "qty": {"source": "q", "resolver": "fluentsync.integer"}}}')
+    (tmp_path / "maps" / "broken.json").write_text('{"fields": {"qty": {"source": "q", "resolver": "sdk.nope"}}}')
+    document = """
+workflows:
+  inventory:
+    source: {type: local, root: /tmp/in}
+    format: {type: csv}
+    key: [sku]
+    mapping: maps/%s
+    target: {api: batch, job_strategy: daily, max_batch_size: 5000}
+  products:
+    source: {type: local, root: /tmp/in}
+    format: {type: json}
+    key: [ref]
+    target: {api: event, event: {name: UPSERT_PRODUCTS, entity_type: PRODUCT_CATALOGUE, entity_ref: "PC:{c}"}}
+"""
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(document % "inventory.json")
+    pipeline = load_pipeline(path)
+    inventory = pipeline.workflows["inventory"]
+    assert inventory.mapping == tmp_path / "maps" / "inventory.json"  # relative to the pipeline file
+    assert inventory.target is not None and inventory.target.api == "batch" and inventory.target.await_status
+    assert pipeline.workflows["products"].target is not None and pipeline.workflows["products"].target.api == "event"
+    result = CliRunner().invoke(main, ["config", "check", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "-> batch" in result.output and "-> event" in result.output
+
+    path.write_text(document % "broken.json")
+    result = CliRunner().invoke(main, ["config", "check", str(path)])
+    assert result.exit_code == 1 and "workflow inventory" in result.output and "sdk.nope" in result.output
+
+    with pytest.raises(ConfigError, match="max_batch_size"):
+        parse_pipeline({"workflows": {"w": {"source": {"type": "local", "root": "/x"}, "format": {"type": "csv"},
+                                            "key": ["k"], "target": {"api": "batch", "max_batch_size": 6000}}}})
