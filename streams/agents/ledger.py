@@ -10,9 +10,9 @@ Inputs, both keyed by workflow + file path and therefore co-partitioned:
 State (changelog-backed, so a restarted or rebalanced worker resumes the count): ``ledger-<wf>`` holds
 a :class:`~fluentsync.streams.ledger.FileLedger` per path; ``ledger-batches-<wf>`` remembers the batch
 ids already counted, so a batch replayed after a crash is not counted twice. When a version's outcomes
-reach its record count, ``FileEvent SETTLED`` (with the counts, job ids and first errors) goes to
-``files.<wf>``, where the files agent archives the file. That event is the interface between the two
-issues' components: a completion event on a topic, not a function call.
+reach its record count, a ``RunReport`` goes to ``reports.<wf>`` and ``FileEvent SETTLED`` (with the
+counts, job ids and first errors) to ``files.<wf>``, where the files agent archives the file. That event
+is the interface between the two components: a completion event on a topic, not a function call.
 """
 
 from __future__ import annotations
@@ -103,9 +103,25 @@ class LedgerRuntime:
             "job_ids": account.job_ids, "batch_count": account.fluent_batches, "processing_ms": processing_ms,
             "occurred_at": datetime.now(UTC),
         }
-        value = self._codec().encode("fluentsync.files.FileEvent", event)
-        future = await self.app.producer.send(self.topics.files, key, value, None, None, None)
-        await future
+        report = {
+            "report_id": uuid.uuid4().hex, "workflow": self.name, "run_id": completed.get("run_id"),
+            "file": completed.get("file"), "source_uri": completed.get("source_uri"),
+            "record_count": account.record_count or 0, "accepted": account.accepted,
+            "rejected": account.rejected + account.parse_rejected, "unchanged": account.unchanged,
+            "fluent_batches": account.fluent_batches, "job_ids": account.job_ids,
+            "first_errors": account.first_errors, "processing_ms": processing_ms,
+            "records_per_second": (1000.0 * (account.record_count or 0) / processing_ms) if processing_ms else None,
+            "dead_letter_topic": self.topics.dlq, "settled_at": event["occurred_at"],
+        }
+        codec = self._codec()
+        futures = [
+            await self.app.producer.send(self.topics.reports, key,
+                                         codec.encode("fluentsync.reports.RunReport", report), None, None, None),
+            await self.app.producer.send(self.topics.files, key, codec.encode("fluentsync.files.FileEvent", event),
+                                         None, None, None),
+        ]
+        for future in futures:
+            await future
         log.info("workflow %s: %s settled: %d accepted, %d rejected, %d unchanged", self.name,
                  completed.get("source_uri"), account.accepted, account.rejected + account.parse_rejected,
                  account.unchanged)

@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "topics": ("fluentsync.streams.cli.topics:topics", "Create or describe Kafka topics explicitly."),
     "config": ("fluentsync.streams.cli.config:config", "Validate a pipeline file offline."),
     "demo": ("fluentsync.streams.cli.demo:demo", "Run the end-to-end demo on embedded defaults."),
+    "reports": ("fluentsync.streams.cli.reports:reports", "Show run reports (records by outcome, jobs, errors)."),
     "sandbox": ("fluentsync.connectors.sandbox.cli:sandbox", "Run the local Fluent Commerce sandbox."),
     "worker": ("fluentsync.streams.cli.worker:worker", "Run the configured workflows (the service)."),
 }

@@ -7,6 +7,8 @@
 - ``dlq.<wf>``: ``fluentsync.dlq.DeadLetter``. Every rejected record, with stage and reason.
 - ``ledger.<wf>``: ``fluentsync.ledger.BatchOutcome``, keyed like ``files.<wf>``. The outcomes of every
   record of one record batch (accepted, rejected, unchanged), counted per file by the ledger agent.
+- ``reports.<wf>``: ``fluentsync.reports.RunReport``, keyed like ``files.<wf>``. One report per settled
+  file: counts by outcome, Fluent jobs and batches, throughput, first errors (``fluentsync reports``).
 
 An optional prefix (e.g. ``prod.``) namespaces several installations on one cluster.
 """
@@ -37,12 +39,13 @@ class WorkflowTopics:
     records: str
     dlq: str
     ledger: str
+    reports: str
 
     @classmethod
     def of(cls, workflow: str, prefix: str = "") -> WorkflowTopics:
         validate_workflow_id(workflow)
         return cls(workflow, f"{prefix}files.{workflow}", f"{prefix}records.{workflow}",
-                   f"{prefix}dlq.{workflow}", f"{prefix}ledger.{workflow}")
+                   f"{prefix}dlq.{workflow}", f"{prefix}ledger.{workflow}", f"{prefix}reports.{workflow}")
 
     def all(self) -> list[str]:
-        return [self.files, self.records, self.dlq, self.ledger]
+        return [self.files, self.records, self.dlq, self.ledger, self.reports]

@@ -8,6 +8,7 @@ one entity.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from collections.abc import Callable
@@ -16,7 +17,9 @@ from typing import Any
 
 import pytest
 import yaml
+from click.testing import CliRunner
 
+from fluentsync.streams.cli import main
 from fluentsync.streams.kafka.broker import EmbeddedBroker
 from fluentsync.streams.kafka.names import WorkflowTopics
 from fluentsync.streams.kafka.tail import TopicTail
@@ -137,6 +140,19 @@ async def test_files_reach_fluent_with_one_outcome_per_record(
             new = (await admin.batches())[len(batches):]
             assert [len(b["entities"]) for b in new] == [1]
             assert position(sandbox, 42)["onHand"] == 4242
+
+    # One run report per settled file, on the reports topic and through the CLI.
+    cli = ["reports", "-c", str(config), "-b", kafka_broker.bootstrap]
+    result = await asyncio.to_thread(CliRunner().invoke, main, [*cli, "--json"])  # the CLI runs its own loop
+    assert result.exit_code == 0, result.output
+    found = [json.loads(line) for line in result.output.splitlines()]
+    by_file = {r["file"]["path"]: r for r in found}
+    assert set(by_file) == {"incoming/a.csv", "incoming/b.csv", "incoming/c.csv"}
+    assert (by_file["incoming/a.csv"]["accepted"], by_file["incoming/a.csv"]["rejected"]) == (195, 5)
+    assert by_file["incoming/c.csv"]["unchanged"] == 195 and by_file["incoming/a.csv"]["job_ids"]
+    assert "FLUENT: C0160E" in " ".join(by_file["incoming/a.csv"]["first_errors"])
+    table = await asyncio.to_thread(CliRunner().invoke, main, cli)
+    assert table.exit_code == 0 and "3 run report(s)" in table.output
 
 
 def position(sandbox: Any, i: int) -> dict[str, Any]:
