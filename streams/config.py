@@ -48,6 +48,7 @@ __all__ = [
     "PublishConfig",
     "S3SourceConfig",
     "SftpSourceConfig",
+    "SnapshotConfig",
     "SourceConfig",
     "TargetConfig",
     "WorkflowConfig",
@@ -171,6 +172,20 @@ class DedupeConfig(_Model):
     version: str = "1"  #: bump after changing ``fields``: every record counts as changed once
 
 
+class SnapshotConfig(_Model):
+    """Each file is a full snapshot: keys it does not contain were deleted at the source.
+
+    After a snapshot file settled, keys whose last snapshot is older than it get the ``delete_policy``:
+    ``ignore``, ``alert`` (logged and counted), or ``soft_delete`` (an UPSERT of the key's identity fields
+    with ``soft_delete`` values, e.g. status INACTIVE). A file with unparseable rows deletes nothing: a
+    key may hide in the row that could not be read.
+    """
+
+    delete_policy: Literal["ignore", "soft_delete", "alert"] = "ignore"
+    identity_fields: list[str] = Field(default_factory=lambda: ["skuRef", "locationRef"], min_length=1)
+    soft_delete: dict[str, Any] = Field(default_factory=lambda: {"status": "INACTIVE", "qty": 0})
+
+
 class _TargetBase(_Model):
     max_pending_records: int = Field(default=200_000, ge=1)
     """Records taken from Kafka but not yet settled; the agent waits above it (bounded memory)."""
@@ -223,6 +238,7 @@ class WorkflowConfig(_Model):
     mapping: Path | None = None  #: UniversalMapper JSON (relative to the pipeline file); None: records as-is
     rules: RuleSet = RuleSet()
     dedupe: DedupeConfig = DedupeConfig()
+    snapshot: SnapshotConfig | None = None  #: files are full snapshots (delete detection); None: deltas
     target: TargetConfig | None = None
     """None: connector only - records are published to ``records.<wf>`` for other consumers, nothing is
     sent to Fluent, and files are archived only when something else announces SETTLED."""
@@ -231,6 +247,8 @@ class WorkflowConfig(_Model):
     def _mapping_or_mutation(self) -> WorkflowConfig:
         if isinstance(self.target, GraphQLTargetConfig) and self.mapping is not None:
             raise ValueError("a graphql target maps records with its mutation config; remove `mapping`")
+        if self.snapshot is not None and self.snapshot.delete_policy != "ignore" and not self.dedupe.enabled:
+            raise ValueError("snapshot delete detection needs the dedupe baseline (dedupe.enabled: true)")
         return self
 
     def archive_prefix(self, outcome: Literal["processed", "errors"]) -> str:

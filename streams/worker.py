@@ -74,10 +74,11 @@ def build_app(config: PipelineConfig, bootstrap: str, *, data_dir: Path, embedde
             continue
         if worker.client is None:
             worker.client = fluent_client(config)
-        runtime.ledger = worker.ledgers[name] = ledger.register(app, name, topics, config.kafka.partitions)
+        runtime.ledger = worker.ledgers[name] = ledger.register(app, name, topics, config.kafka.partitions,
+                                                                workflow.snapshot)
         store = jobs.TableJobStore(jobs.job_table(app, name))
         worker.records[name] = records.register(app, name, workflow, topics, config.kafka.partitions,
-                                                worker.client, store)
+                                                worker.client, store, config.kafka.partitioning)
     return worker
 
 

@@ -17,6 +17,7 @@ is the interface between the two components: a completion event on a topic, not 
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ import faust
 
 from fluentsync.schemas.codec import AvroCodec, default_codec
 from fluentsync.schemas.faust_codec import avro_schema
+from fluentsync.streams.config import SnapshotConfig
 from fluentsync.streams.kafka.names import WorkflowTopics
 from fluentsync.streams.ledger import FileAccount, FileLedger
 
@@ -54,6 +56,8 @@ class LedgerRuntime:
     table: Any = None
     counted: Any = None
     codec: AvroCodec | None = None
+    partitions: int = 1
+    snapshot: SnapshotConfig | None = None  #: set: settled files trigger a delete sweep on every partition
 
     def _codec(self) -> AvroCodec:
         if self.codec is None:
@@ -120,6 +124,7 @@ class LedgerRuntime:
             await self.app.producer.send(self.topics.files, key, codec.encode("fluentsync.files.FileEvent", event),
                                          None, None, None),
         ]
+        futures.extend(await self._sweep(completed, account))
         for future in futures:
             await future
         log.info("workflow %s: %s settled: %d accepted, %d rejected, %d unchanged", self.name,
@@ -127,9 +132,34 @@ class LedgerRuntime:
                  account.unchanged)
 
 
-def register(app: faust.App, name: str, topics: WorkflowTopics, partitions: int) -> LedgerRuntime:
+    async def _sweep(self, completed: dict[str, Any], account: FileAccount) -> list[Any]:
+        """Snapshot workflows: ask every records partition to apply the delete policy (see
+        :mod:`fluentsync.streams.agents.snapshot`). Not after a file with unparseable rows."""
+        if self.snapshot is None or self.snapshot.delete_policy == "ignore" or completed.get("file") is None:
+            return []
+        if account.parse_rejected:
+            log.warning("workflow %s: %s had %d unparseable rows: no delete detection for this snapshot",
+                        self.name, completed.get("source_uri"), account.parse_rejected)
+            return []
+        file = completed["file"]
+        control = {
+            "batch_id": "sweep:" + json.dumps([file["source"], file["location"], file["path"], file["version"]],
+                                               separators=(",", ":")),
+            "workflow": self.name, "source_uri": completed.get("source_uri") or "", "file": file,
+            "file_id": json.dumps([file["source"], file["location"], file["path"], file["version"]],
+                                  separators=(",", ":")),
+            "last_modified": completed.get("last_modified"), "run_id": completed.get("run_id"),
+            "record_keys": [], "record_indexes": [], "control": "sweep", "published_at": datetime.now(UTC),
+        }
+        value = self._codec().encode("fluentsync.records.RecordBatch", control)
+        return [await self.app.producer.send(self.topics.records, None, value, partition, None, None)
+                for partition in range(self.partitions)]
+
+
+def register(app: faust.App, name: str, topics: WorkflowTopics, partitions: int,
+             snapshot: SnapshotConfig | None = None) -> LedgerRuntime:
     """Attach the ledger tables and the ledger agent of one workflow."""
-    runtime = LedgerRuntime(name, topics, app)
+    runtime = LedgerRuntime(name, topics, app, partitions=partitions, snapshot=snapshot)
     runtime.table = app.Table(f"ledger-{name}", key_type=bytes, partitions=partitions)
     runtime.counted = app.Table(f"ledger-batches-{name}", key_type=bytes, partitions=partitions)
     topic = app.topic(topics.ledger, schema=avro_schema("fluentsync.ledger.BatchOutcome"), partitions=partitions)

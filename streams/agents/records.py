@@ -48,10 +48,12 @@ from fluentsync.connectors.sources.base import FileRef
 from fluentsync.schemas.codec import AvroCodec, default_codec
 from fluentsync.schemas.faust_codec import avro_schema
 from fluentsync.schemas.records import BatchRecord, batch_records
+from fluentsync.streams.agents.snapshot import digest_of, generation_of, identity, missing_keys, stamped
 from fluentsync.streams.config import BatchTargetConfig, EventTargetConfig, WorkflowConfig
 from fluentsync.streams.dedupe import RecordHasher
 from fluentsync.streams.kafka.context import in_event
 from fluentsync.streams.kafka.names import WorkflowTopics
+from fluentsync.streams.kafka.partitioning import Strategy, partition_function
 from fluentsync.streams.mapping import Mapper
 from fluentsync.streams.mapping.mutations import GraphQLMutationMapper
 from fluentsync.streams.mapping.strict import FLUENTSYNC_RESOLVERS
@@ -85,6 +87,7 @@ class _Token:
     record: BatchRecord
     payload: dict[str, Any]
     rounds: int = 1
+    delete: bool = False  #: a soft delete from a snapshot sweep: accepted means the key is gone
 
 
 @dataclass
@@ -102,6 +105,8 @@ class _Tracker:
     first_errors: list[str] = field(default_factory=list)
     job_ids: list[str] = field(default_factory=list)
     fluent_batches: list[str] = field(default_factory=list)
+    stamps: list[tuple[bytes, dict[str, Any] | None]] = field(default_factory=list)  #: snapshot: keys seen
+    control: bool = False  #: a sweep, not records: no ledger entry
     sealed: bool = False  #: every record was handed to a stage
     finishing: bool = False
 
@@ -114,7 +119,8 @@ class RecordsRuntime:
     """Map → validate → dedupe → Fluent for one workflow inside one worker."""
 
     def __init__(self, name: str, config: WorkflowConfig, topics: WorkflowTopics, app: faust.App,
-                 client: FluentClient, job_store: JobStore, *, codec: AvroCodec | None = None,
+                 client: FluentClient, job_store: JobStore, *, partitions: int = 1,
+                 partitioning: Strategy = "crc32", codec: AvroCodec | None = None,
                  now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.name = name
         self.config = config
@@ -132,6 +138,10 @@ class RecordsRuntime:
         # record, so only the workflow's rules apply to them.
         self.validator = (EntityValidator(target.entity_type, config.rules)
                           if isinstance(target, BatchTargetConfig) else None)
+        snapshot = config.snapshot
+        self.snapshot = snapshot if snapshot is not None and snapshot.delete_policy != "ignore" else None
+        self.partitions = partitions
+        self.partition_of = partition_function(partitioning)
         dedupe = config.dedupe
         self.hasher = (RecordHasher(dedupe.fields, algorithm=dedupe.algorithm, version=dedupe.version)
                        if dedupe.enabled else None)
@@ -146,7 +156,7 @@ class RecordsRuntime:
         self._finishers: set[asyncio.Task[None]] = set()
         self._pending_records = 0
         self._room = asyncio.Event()
-        self.counts = {"accepted": 0, "rejected": 0, "unchanged": 0}
+        self.counts: dict[str, int] = {"accepted": 0, "rejected": 0, "unchanged": 0}
 
     def _build_sink(self, client: FluentClient, job_store: JobStore) -> Any:
         target = self.target
@@ -184,6 +194,9 @@ class RecordsRuntime:
     async def on_batch(self, event: Any) -> None:
         """Process one ``RecordBatch`` message (its Kafka offset is acked once it is settled)."""
         batch: dict[str, Any] = event.value
+        if batch.get("control") == "sweep":
+            await self._sweep(event, batch)
+            return
         tracker = _Tracker(event, batch, len(batch["record_keys"]), self.now())
         while self._pending_records > 0 and self._pending_records + tracker.total > self.target.max_pending_records:
             self._room.clear()  # bounded memory: wait until earlier batches settle
@@ -194,14 +207,18 @@ class RecordsRuntime:
             payload, stage, problems = self.prepare(record)
             if payload is None:
                 self._reject(tracker, record, stage, problems)
+                if self.snapshot:  # present in the snapshot, even if invalid: not a delete
+                    tracker.stamps.append((record.record_key.encode(), None))
                 continue
             key = record.record_key.encode()
             digest = self.hasher(payload) if self.hasher is not None else None
             pending = self._in_flight.get(key)
             if pending is not None:  # an earlier version of this key is on its way: keep per-key order
                 await asyncio.shield(pending)
-            if digest is not None and not self.force and self.baseline.get(key) == digest:
+            if digest is not None and not self.force and digest_of(self.baseline.get(key)) == digest:
                 tracker.unchanged += 1
+                if self.snapshot:
+                    tracker.stamps.append((key, payload))
                 continue
             self._in_flight[key] = asyncio.get_running_loop().create_future()
             await self.sink.add(payload, _Token(tracker, key, digest, record, payload), job_key)
@@ -341,13 +358,12 @@ class RecordsRuntime:
         """Baseline, dead letters, ledger - durable - then ack (see the module docstring for why)."""
         if self.hasher is not None:
             with in_event(tracker.event):
-                for token in tracker.accepted:
-                    self.baseline[token.key] = token.digest
+                self._write_baselines(tracker)
         producer = self.app.producer
         futures = [await producer.send(self.topics.dlq, key, self.codec.encode("fluentsync.dlq.DeadLetter", letter),
                                        None, None, None) for key, letter in tracker.letters]
         batch = tracker.batch
-        if batch.get("file") is not None:
+        if batch.get("file") is not None and not tracker.control:
             outcome = {
                 "workflow": self.name, "batch_id": batch["batch_id"], "file": batch["file"],
                 "file_id": batch.get("file_id"), "run_id": batch.get("run_id"), "record_count": tracker.total,
@@ -370,6 +386,62 @@ class RecordsRuntime:
         self._pending_records -= tracker.total
         self._room.set()
 
+    def _write_baselines(self, tracker: _Tracker) -> None:
+        """Accepted keys get their new digest (rejected ones keep the old one, R23); in snapshot workflows
+        every key the file contained is stamped with its generation, and soft-deleted keys are removed."""
+        generation = generation_of(tracker.batch) if self.snapshot else None
+        if generation is None:
+            for token in tracker.accepted:
+                if token.delete:
+                    self.baseline.pop(token.key, None)
+                else:
+                    self.baseline[token.key] = token.digest
+            return
+        fields = self.snapshot.identity_fields if self.snapshot else []
+        for token in tracker.accepted:
+            if token.delete:
+                self.baseline.pop(token.key, None)
+            else:
+                self.baseline[token.key] = stamped(self.baseline.get(token.key), token.digest, generation,
+                                                   identity(token.payload, fields))
+        for key, payload in tracker.stamps:
+            self.baseline[key] = stamped(self.baseline.get(key), None, generation, identity(payload, fields))
+
+    async def _sweep(self, event: Any, batch: dict[str, Any]) -> None:
+        """Apply the delete policy to keys of this partition that the settled snapshot did not contain."""
+        tracker = _Tracker(event, batch, 0, self.now(), control=True)
+        generation = generation_of(batch)
+        policy = self.snapshot.delete_policy if self.snapshot else "ignore"
+        if generation is None or policy == "ignore" or self.snapshot is None:
+            tracker.sealed = True
+            self._maybe_finish(tracker)
+            return
+        partition = event.message.partition
+        missing = missing_keys(list(self.baseline.items()), partition, self.partitions, self.partition_of, generation)
+        uri = batch.get("source_uri")
+        if policy == "alert" or not missing:
+            if missing:
+                log.error("workflow %s: %d keys on partition %d are missing from snapshot %s (first: %s)",
+                          self.name, len(missing), partition, uri,
+                          ", ".join(k.decode(errors="replace") for k, _ in missing[:5]))
+            self.counts["missing"] = self.counts.get("missing", 0) + len(missing)
+            tracker.sealed = True
+            self._maybe_finish(tracker)
+            return
+        tracker.total = len(missing)
+        self._pending_records += tracker.total
+        job_key = self._job_key(batch)
+        for key, value in missing:
+            entity = {**(value.get("i") or {}), **self.snapshot.soft_delete}
+            record = BatchRecord(key.decode(), entity, -1, batch.get("chunk_id", "chunk-00000"), None, None, None)
+            self._in_flight[key] = asyncio.get_running_loop().create_future()
+            await self.sink.add(entity, _Token(tracker, key, None, record, entity, delete=True), job_key)
+        log.warning("workflow %s: soft-deleting %d keys on partition %d missing from snapshot %s",
+                    self.name, len(missing), partition, uri)
+        self.counts["deleted"] = self.counts.get("deleted", 0) + len(missing)
+        tracker.sealed = True
+        self._maybe_finish(tracker)
+
     async def aclose(self) -> None:
         """Send what is buffered and wait for outcomes (on worker shutdown)."""
         await self.sink.aclose()
@@ -380,9 +452,10 @@ class RecordsRuntime:
 
 
 def register(app: faust.App, name: str, config: WorkflowConfig, topics: WorkflowTopics, partitions: int,
-             client: FluentClient, job_store: JobStore) -> RecordsRuntime:
+             client: FluentClient, job_store: JobStore, partitioning: Strategy = "crc32") -> RecordsRuntime:
     """Attach the baseline table and the records agent of one workflow."""
-    runtime = RecordsRuntime(name, config, topics, app, client, job_store)
+    runtime = RecordsRuntime(name, config, topics, app, client, job_store, partitions=partitions,
+                             partitioning=partitioning)
     runtime.baseline = app.Table(f"baseline-{name}", key_type=bytes, partitions=partitions)
     topic = app.topic(topics.records, schema=avro_schema("fluentsync.records.RecordBatch"), partitions=partitions)
 
