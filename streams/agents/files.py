@@ -46,6 +46,7 @@ from fluentsync.streams.agents.ledger import LedgerRuntime
 from fluentsync.streams.agents.sources import build_source
 from fluentsync.streams.config import KafkaConfig, WorkflowConfig
 from fluentsync.streams.kafka.names import WorkflowTopics
+from fluentsync.streams.kafka.partitioning import Strategy
 
 __all__ = ["FilesRuntime", "archive_name", "register"]
 
@@ -97,6 +98,7 @@ class FilesRuntime:
     announced: dict[str, float] = field(default_factory=dict)
     reannounce_after: float = 600.0
     ledger: LedgerRuntime | None = None  #: told about COMPLETED events (they carry the record count)
+    partitioning: Strategy = "crc32"  #: how record keys map to partitions (the pipeline's kafka.partitioning)
 
     def __post_init__(self) -> None:
         self.keys = RecordKeyBuilder(self.config.key)
@@ -110,7 +112,8 @@ class FilesRuntime:
         self.publisher = FilePublisher(
             _FaustSender(self.app), self.topics, self.partitions,
             settings=PublishSettings(batch_records=publish.batch_records, batch_bytes=publish.batch_bytes,
-                                     max_in_flight=publish.max_in_flight, chunk_size=publish.chunk_size),
+                                     max_in_flight=publish.max_in_flight, chunk_size=publish.chunk_size,
+                                     partitioning=self.partitioning),
         )
 
     def _source(self) -> FileSource:
@@ -260,7 +263,7 @@ async def _aclose(iterator: AsyncIterator[bytes]) -> None:
 def register(app: faust.App, name: str, config: WorkflowConfig, kafka: KafkaConfig) -> FilesRuntime:
     """Attach the discovery timer, the processed-files table and the files agent of one workflow."""
     topics = WorkflowTopics.of(name, kafka.topic_prefix)
-    runtime = FilesRuntime(name, config, topics, kafka.partitions, app)
+    runtime = FilesRuntime(name, config, topics, kafka.partitions, app, partitioning=kafka.partitioning)
     files_topic = app.topic(topics.files, schema=avro_schema("fluentsync.files.FileEvent"),
                             partitions=kafka.partitions)
     runtime.table = app.Table(f"processed-files-{name}", key_type=bytes, partitions=kafka.partitions)
