@@ -22,8 +22,11 @@ __all__ = ["TableJobStore", "job_table"]
 
 
 def job_table(app: faust.App, workflow: str) -> Any:
+    """A memory-backed global table. The store URL needs a host part: Faust treats a bare ``memory://`` as
+    unset (an empty yarl URL is falsy) and would fall back to RocksDB, whose writes need a current event -
+    which the sink's sender tasks do not have."""
     return app.GlobalTable(f"jobs-{workflow}", key_type=str, partitions=1, recovery_buffer_size=1,
-                           use_partitioner=True, store="memory://")
+                           use_partitioner=True, store="memory://jobs")
 
 
 class TableJobStore:
