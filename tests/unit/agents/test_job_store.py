@@ -27,5 +27,5 @@ async def test_the_job_table_is_memory_backed_and_writable_without_a_current_eve
 
 
 class _Sent:
-    class message:  # noqa: N801 - mimics faust's FutureMessage.message
+    class message:  # mimics faust's FutureMessage.message
         partition = 0
