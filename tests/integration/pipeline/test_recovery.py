@@ -238,11 +238,21 @@ async def test_replayed_records_topic_sends_nothing_and_does_not_settle_again(
         assert record_batches >= 1 and outcomes == record_batches
 
         await pipe.rewind(pipe.topics.records)
-        with pipe.worker():
-            # The replay republishes one BatchOutcome per RecordBatch (all unchanged or rejected).
-            await ledger.until(lambda e: len(e) >= 2 * outcomes, timeout=60)
-            await drain(files)
-            await drain(ledger)
+        # Known Faust race (faust-streaming#34/#221 family): a worker started right after its group was
+        # rewound may fetch the first record batches during its start-up rebalance and skip them until
+        # it restarts. The worker is therefore restarted (at most 6 starts) until the replay arrives;
+        # the assertions below still require every batch to be replayed exactly once. README: known issues.
+        for start in range(6):
+            with pipe.worker():
+                try:
+                    # The replay republishes one BatchOutcome per RecordBatch (all unchanged or rejected).
+                    await ledger.until(lambda e: len(e) >= 2 * outcomes, timeout=15)
+                except TimeoutError:
+                    assert start < 5, "the replay never arrived in 6 worker starts"
+                    continue
+                await drain(files)
+                await drain(ledger)
+                break
 
     replayed = ledger.items[outcomes:]
     assert len(replayed) == outcomes
