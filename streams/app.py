@@ -12,6 +12,9 @@ in one place:
 - **No implicit topics**: ``topic_allow_declare`` stays on for Faust's own changelog and leader topics
   (Faust creates them with the app's partition count), but source topics are created explicitly by
   :mod:`fluentsync.streams.kafka.topics` with the same partition count, so co-partitioning holds.
+- **Our aiokafka transports** (:mod:`fluentsync.streams.kafka.faust_transport`): ``fluentsync-embedded://``
+  for the embedded broker, ``fluentsync-kafka://`` for real Kafka; both keep a worker from losing the
+  first records of its stream partitions after a rebalance (Faust/aiokafka race).
 """
 
 from __future__ import annotations
@@ -48,11 +51,9 @@ class FaustOptions:
 
 def create_app(app_id: str, options: FaustOptions, **kwargs: Any) -> faust.App:
     """A configured :class:`faust.App`; ``kwargs`` override any setting."""
-    scheme = "kafka"
-    if options.embedded:
-        from fluentsync.streams.kafka import faust_transport
+    from fluentsync.streams.kafka import faust_transport
 
-        scheme = faust_transport.SCHEME
+    scheme = faust_transport.SCHEME if options.embedded else faust_transport.KAFKA_SCHEME
     settings: dict[str, Any] = {
         "broker": f"{scheme}://{options.bootstrap}",
         "store": options.store,
