@@ -152,7 +152,8 @@ class RecordsRuntime:
         self._poller_started = False
         self.baseline: Any = None
         self.force = False  #: resend even when unchanged (``replay --force``)
-        self._in_flight: dict[bytes, asyncio.Future[None]] = {}
+        #: keys on their way to Fluent -> a waiter, created only when a later version of the key arrives
+        self._in_flight: dict[bytes, asyncio.Future[None] | None] = {}
         self._finishers: set[asyncio.Task[None]] = set()
         self._pending_records = 0
         self._room = asyncio.Event()
@@ -212,15 +213,17 @@ class RecordsRuntime:
                 continue
             key = record.record_key.encode()
             digest = self.hasher(payload) if self.hasher is not None else None
-            pending = self._in_flight.get(key)
-            if pending is not None:  # an earlier version of this key is on its way: keep per-key order
-                await asyncio.shield(pending)
+            if key in self._in_flight:  # an earlier version of this key is on its way: keep per-key order
+                waiter = self._in_flight[key]
+                if waiter is None:
+                    waiter = self._in_flight[key] = asyncio.get_running_loop().create_future()
+                await asyncio.shield(waiter)
             if digest is not None and not self.force and digest_of(self.baseline.get(key)) == digest:
                 tracker.unchanged += 1
                 if self.snapshot:
                     tracker.stamps.append((key, payload))
                 continue
-            self._in_flight[key] = asyncio.get_running_loop().create_future()
+            self._in_flight[key] = None
             await self.sink.add(payload, _Token(tracker, key, digest, record, payload), job_key)
         tracker.sealed = True
         self._maybe_finish(tracker)
@@ -434,7 +437,7 @@ class RecordsRuntime:
         for key, value in missing:
             entity = {**(value.get("i") or {}), **self.snapshot.soft_delete}
             record = BatchRecord(key.decode(), entity, -1, batch.get("chunk_id", "chunk-00000"), None, None, None)
-            self._in_flight[key] = asyncio.get_running_loop().create_future()
+            self._in_flight[key] = None
             await self.sink.add(entity, _Token(tracker, key, None, record, entity, delete=True), job_key)
         log.warning("workflow %s: soft-deleting %d keys on partition %d missing from snapshot %s",
                     self.name, len(missing), partition, uri)

@@ -58,10 +58,7 @@ class Pipeline:
         self.config = tmp_path / "pipeline.yaml"
         self.config.write_text(yaml.safe_dump({
             "kafka": {"bootstrap": broker.bootstrap, "partitions": 3, "app_id": self.app_id},
-            "fluent": {"base_url": sandbox.base_url, "client_id": sandbox.client_id,
-                       "client_secret": sandbox.client_secret, "username": sandbox.username,
-                       "password": sandbox.password, "retailer_id": str(sandbox.retailer_id),
-                       "max_retries": 3, "base_retry_delay": 0.1, **(fluent or {})},
+            "fluent": {**sandbox.fluent_config(), "max_retries": 3, "base_retry_delay": 0.1, **(fluent or {})},
             "workflows": {self.workflow: {
                 "source": {"type": "local", "root": str(self.inbox), "prefix": "incoming/", "patterns": ["*.csv"],
                            "poll_interval": 0.2, "stable_listings": 1},

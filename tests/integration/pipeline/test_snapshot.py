@@ -67,9 +67,7 @@ async def test_soft_delete_of_keys_missing_from_a_newer_snapshot(
     config = tmp_path / "pipeline.yaml"
     config.write_text(yaml.safe_dump({
         "kafka": {"bootstrap": kafka_broker.bootstrap, "partitions": 3, "app_id": unique_name("app")},
-        "fluent": {"base_url": sandbox.base_url, "client_id": sandbox.client_id,
-                   "client_secret": sandbox.client_secret, "username": sandbox.username,
-                   "password": sandbox.password, "retailer_id": str(sandbox.retailer_id)},
+        "fluent": sandbox.fluent_config(),
         "workflows": {workflow: {
             "source": {"type": "local", "root": str(inbox), "prefix": "incoming/", "patterns": ["*.csv"],
                        "poll_interval": 0.3, "stable_listings": 1},
