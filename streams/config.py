@@ -25,9 +25,20 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from fluentsync.connectors.parsers.options import ParserOptions
+from fluentsync.connectors.parsers.options import JsonOptions, ParserOptions, XmlOptions
+from fluentsync.connectors.webhooks.settings import WebhookServerConfig, WebhookSourceConfig
+from fluentsync.streams.extraction.config import Extractions, resolve_query_paths
 from fluentsync.streams.kafka.names import validate_workflow_id
 from fluentsync.streams.sinks.events import EventSinkSettings
 from fluentsync.streams.sinks.mutations import MutationSinkSettings
@@ -39,6 +50,7 @@ __all__ = [
     "ConfigError",
     "DedupeConfig",
     "EventTargetConfig",
+    "FileSourceConfig",
     "FilesConfig",
     "FluentConfig",
     "GraphQLTargetConfig",
@@ -124,7 +136,10 @@ class SftpSourceConfig(_Discovery):
     max_connections: int = Field(default=5, ge=1, le=50)
 
 
-SourceConfig = Annotated[LocalSourceConfig | S3SourceConfig | SftpSourceConfig, Field(discriminator="type")]
+SourceConfig = Annotated[
+    LocalSourceConfig | S3SourceConfig | SftpSourceConfig | WebhookSourceConfig, Field(discriminator="type")
+]
+FileSourceConfig = LocalSourceConfig | S3SourceConfig | SftpSourceConfig
 
 
 class FilesConfig(_Model):
@@ -232,7 +247,8 @@ TargetConfig = Annotated[BatchTargetConfig | EventTargetConfig | GraphQLTargetCo
 class WorkflowConfig(_Model):
     source: SourceConfig
     format: ParserOptions
-    key: list[str] = Field(min_length=1)
+    key: list[str] = Field(default_factory=list, validate_default=True)
+    """Record key fields; required except for ``deliver: fluent_events`` webhook workflows."""
     files: FilesConfig = FilesConfig()
     publish: PublishConfig = PublishConfig()
     mapping: Path | None = None  #: UniversalMapper JSON (relative to the pipeline file); None: records as-is
@@ -243,22 +259,50 @@ class WorkflowConfig(_Model):
     """None: connector only - records are published to ``records.<wf>`` for other consumers, nothing is
     sent to Fluent, and files are archived only when something else announces SETTLED."""
 
+    @field_validator("key")
+    @classmethod
+    def _key(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        source = info.data.get("source")
+        if not value and not (isinstance(source, WebhookSourceConfig) and source.deliver == "fluent_events"):
+            raise ValueError("name the record key fields (at least one)")
+        return value
+
     @model_validator(mode="after")
     def _mapping_or_mutation(self) -> WorkflowConfig:
         if isinstance(self.target, GraphQLTargetConfig) and self.mapping is not None:
             raise ValueError("a graphql target maps records with its mutation config; remove `mapping`")
         if self.snapshot is not None and self.snapshot.delete_policy != "ignore" and not self.dedupe.enabled:
             raise ValueError("snapshot delete detection needs the dedupe baseline (dedupe.enabled: true)")
+        if isinstance(self.source, WebhookSourceConfig):
+            self._check_webhook(self.source)
         return self
+
+    def _check_webhook(self, source: WebhookSourceConfig) -> None:
+        if not isinstance(self.format, JsonOptions | XmlOptions):
+            raise ValueError("a webhook workflow reads JSON or XML bodies: format.type must be json or xml")
+        if self.snapshot is not None:
+            raise ValueError("a webhook is not a snapshot of anything: remove `snapshot`")
+        if source.deliver == "fluent_events":
+            if not isinstance(self.format, JsonOptions) or self.format.item_path is not None:
+                raise ValueError("deliver: fluent_events takes Fluent's JSON events: format {type: json}")
+            if self.target is not None or self.mapping is not None:
+                raise ValueError("deliver: fluent_events publishes to the outbound topic: remove `target`/`mapping`")
+
+    @property
+    def is_webhook(self) -> bool:
+        return isinstance(self.source, WebhookSourceConfig)
 
     def archive_prefix(self, outcome: Literal["processed", "errors"]) -> str:
         configured = self.files.processed if outcome == "processed" else self.files.errors
         if configured is not None:
             return configured if configured.endswith("/") else configured + "/"
-        parent = posixpath.dirname(self.source.prefix.rstrip("/"))
+        prefix = "" if isinstance(self.source, WebhookSourceConfig) else self.source.prefix
+        parent = posixpath.dirname(prefix.rstrip("/"))
         return f"{parent}/{outcome}/" if parent else f"{outcome}/"
 
     def stable_listings(self) -> int:
+        if isinstance(self.source, WebhookSourceConfig):
+            return 1
         if self.source.stable_listings is not None:
             return self.source.stable_listings
         return 1 if self.source.type == "s3" else 2
@@ -268,6 +312,8 @@ class PipelineConfig(_Model):
     kafka: KafkaConfig = KafkaConfig()
     fluent: FluentConfig = FluentConfig()
     workflows: dict[str, WorkflowConfig] = Field(default_factory=dict)
+    extractions: Extractions = Field(default_factory=dict)  #: see fluentsync.streams.extraction.config
+    webhooks: WebhookServerConfig = WebhookServerConfig()  #: where the webhook receiver listens
 
     @field_validator("workflows")
     @classmethod
@@ -318,6 +364,7 @@ def parse_pipeline(document: Any, origin: str = "<pipeline>", base_dir: Path | N
             target = workflow.get("target") if isinstance(workflow, dict) else None
             if isinstance(target, dict) and isinstance(target.get("mutation"), str):
                 target["mutation"] = str(base_dir / target["mutation"])
+        resolve_query_paths(document, base_dir)
     try:
         return PipelineConfig.model_validate(document)
     except ValidationError as exc:

@@ -17,9 +17,14 @@ from typing import Any
 import faust
 
 from fluentsync.connectors.fluent import FluentClient, FluentSettings
-from fluentsync.streams.agents import files, jobs, ledger, records
+from fluentsync.connectors.webhooks.receiver import WebhookReceiver
+from fluentsync.connectors.webhooks.settings import WebhookSourceConfig
+from fluentsync.streams.agents import files, jobs, ledger, records, webhooks
+from fluentsync.streams.agents.receiver import build_routes, faust_publish, receiver_service, webhook_topic_specs
 from fluentsync.streams.app import FaustOptions, create_app
 from fluentsync.streams.config import PipelineConfig
+from fluentsync.streams.extraction import agent as extraction_agent
+from fluentsync.streams.extraction.service import extraction_topic_specs
 from fluentsync.streams.kafka.broker import EmbeddedBroker, is_embedded_broker
 from fluentsync.streams.kafka.names import WorkflowTopics
 from fluentsync.streams.kafka.partitioning import KeyPartitioner
@@ -33,7 +38,8 @@ def workflow_topic_specs(config: PipelineConfig) -> list[TopicSpec]:
     for name in config.workflows:
         topics = WorkflowTopics.of(name, config.kafka.topic_prefix)
         specs.extend(TopicSpec(topic, config.kafka.partitions) for topic in topics.all())
-    return specs
+    return specs + webhook_topic_specs(config) + extraction_topic_specs(
+        config.extractions, config.kafka.topic_prefix, config.kafka.partitions)
 
 
 @dataclass
@@ -46,6 +52,9 @@ class Worker:
     files: dict[str, files.FilesRuntime] = field(default_factory=dict)
     ledgers: dict[str, ledger.LedgerRuntime] = field(default_factory=dict)
     records: dict[str, records.RecordsRuntime] = field(default_factory=dict)
+    webhooks: dict[str, webhooks.WebhooksRuntime] = field(default_factory=dict)
+    receiver: WebhookReceiver | None = None  #: serves every webhook workflow (None: there are none)
+    extractions: extraction_agent.ExtractionsRuntime | None = None  #: None: no extractions configured
 
 
 def fluent_client(config: PipelineConfig) -> FluentClient:
@@ -54,8 +63,12 @@ def fluent_client(config: PipelineConfig) -> FluentClient:
 
 
 def build_app(config: PipelineConfig, bootstrap: str, *, data_dir: Path, embedded: bool,
-              web_port: int | None = None, client: FluentClient | None = None, **overrides: Any) -> Worker:
-    """The Faust app for a pipeline, its agents attached (topics must exist: see :func:`prepare`)."""
+              web_port: int | None = None, client: FluentClient | None = None,
+              webhook_port: int | None = None, **overrides: Any) -> Worker:
+    """The Faust app for a pipeline, its agents attached (topics must exist: see :func:`prepare`).
+
+    With webhook workflows the receiver starts with the app on ``webhook_port`` (default: the
+    pipeline's ``webhooks.port``; 0 picks a free port, see ``worker.receiver.port``)."""
     app = create_app(
         config.kafka.app_id,
         FaustOptions(bootstrap=bootstrap, embedded=embedded, partitions=config.kafka.partitions,
@@ -70,6 +83,8 @@ def build_app(config: PipelineConfig, bootstrap: str, *, data_dir: Path, embedde
     for name, workflow in config.workflows.items():
         topics = WorkflowTopics.of(name, config.kafka.topic_prefix)
         runtime = worker.files[name] = files.register(app, name, workflow, config.kafka)
+        if isinstance(workflow.source, WebhookSourceConfig):
+            worker.webhooks[name] = webhooks.register(app, name, workflow, config.kafka, runtime.publisher)
         if workflow.target is None:
             continue
         if worker.client is None:
@@ -79,6 +94,15 @@ def build_app(config: PipelineConfig, bootstrap: str, *, data_dir: Path, embedde
         store = jobs.TableJobStore(jobs.job_table(app, name))
         worker.records[name] = records.register(app, name, workflow, topics, config.kafka.partitions,
                                                 worker.client, store, config.kafka.partitioning)
+    routes = build_routes(config)
+    if routes:
+        worker.receiver = WebhookReceiver(routes, faust_publish(app), config.webhooks,
+                                          partitioning=config.kafka.partitioning)
+        port = config.webhooks.port if webhook_port is None else webhook_port
+        app.service(receiver_service(worker.receiver, config.webhooks.host, port))
+    if config.extractions:  # scheduler + trigger agent (fluentsync.streams.extraction.agent)
+        worker.client = worker.client or fluent_client(config)
+        worker.extractions = extraction_agent.register(app, config, bootstrap, worker.client)
     return worker
 
 
@@ -104,7 +128,8 @@ def tune_gc() -> None:
     gc.freeze()
 
 
-def run(config: PipelineConfig, *, data_dir: Path, loglevel: str = "info", web_port: int | None = None) -> None:
+def run(config: PipelineConfig, *, data_dir: Path, loglevel: str = "info", web_port: int | None = None,
+        webhook_port: int | None = None) -> None:
     """Run a worker in the foreground until it is stopped (blocking)."""
     broker: EmbeddedBroker | None = None
     bootstrap = config.kafka.bootstrap
@@ -115,7 +140,8 @@ def run(config: PipelineConfig, *, data_dir: Path, loglevel: str = "info", web_p
         print(f"embedded broker: {bootstrap}", flush=True)
     try:
         embedded = asyncio.run(prepare(config, bootstrap))
-        worker = build_app(config, bootstrap, data_dir=data_dir, embedded=embedded, web_port=web_port)
+        worker = build_app(config, bootstrap, data_dir=data_dir, embedded=embedded, web_port=web_port,
+                           webhook_port=webhook_port)
         tune_gc()
         faust.Worker(worker.app, loglevel=loglevel).execute_from_commandline()
     finally:

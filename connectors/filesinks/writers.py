@@ -231,8 +231,12 @@ class CsvWriter(RecordWriter):
                 columns.update(dict.fromkeys(row))
             self.columns, self._known = list(columns), set(columns)
         if self.options.extra_columns == "error":
+            # an empty child array of joined objects (order items without attributes) flattens to the
+            # array's own name with one empty value per element ("|"): no data, like a null
+            sep = self.options.join_separator
             for row in rows:
-                extra = [k for k, v in row.items() if k not in self._known and v is not None and v != ""]
+                extra = [k for k, v in row.items() if k not in self._known and v is not None
+                         and not (isinstance(v, str) and not v.replace(sep, ""))]
                 if extra:
                     raise RecordEncodingError(f"columns not in the CSV header: {sorted(extra)}")
         null = self.options.null

@@ -83,7 +83,7 @@ class FileIdentity:
 class FileRef:
     """One version of one file as a listing saw it."""
 
-    source: str  #: "s3", "sftp" or "local"
+    source: str  #: "s3", "sftp", "local" (or "webhook": one request, see streams/agents/webhooks.py)
     location: str  #: bucket, "host:port", or the absolute inbox folder
     path: str  #: key / remote path / path relative to the folder, always "/"-separated
     version: str  #: S3: VersionId, else ETag. SFTP/local: ``size=<bytes>;mtime=<time>`` (see each source)
@@ -107,6 +107,8 @@ class FileRef:
             return f"s3://{self.location}/{self.path}"
         if self.source == "sftp":
             return f"sftp://{self.location}/{self.path.lstrip('/')}"
+        if self.source == "webhook":  # location: the workflow; path: the event id
+            return f"webhook://{self.location}/{self.path}"
         return f"file://{posixpath.join(self.location, self.path)}"
 
 

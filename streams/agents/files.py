@@ -41,6 +41,7 @@ from fluentsync.connectors.ingest.selection import Selection, Selector
 from fluentsync.connectors.parsers.records import FileParseError
 from fluentsync.connectors.parsers.stream import parse_chunks
 from fluentsync.connectors.sources import FileRef, FileSource, SourceError, SourceFileNotFound
+from fluentsync.connectors.webhooks.settings import WebhookSourceConfig
 from fluentsync.schemas.faust_codec import avro_schema
 from fluentsync.streams.agents.ledger import LedgerRuntime
 from fluentsync.streams.agents.sources import build_source
@@ -101,13 +102,17 @@ class FilesRuntime:
     partitioning: Strategy = "crc32"  #: how record keys map to partitions (the pipeline's kafka.partitioning)
 
     def __post_init__(self) -> None:
-        self.keys = RecordKeyBuilder(self.config.key)
-        self.selector = Selector(Selection(
-            patterns=tuple(self.config.source.patterns), ignore=tuple(self.config.source.ignore),
-            case_sensitive=self.config.source.case_sensitive, min_age=self.config.source.min_age,
-            stable_listings=self.config.stable_listings(), order=self.config.source.order,
-            max_files=self.config.source.max_files_per_poll,
-        ))
+        # Fluent-event webhook workflows have no record key; every file workflow has one (validated).
+        self.keys = RecordKeyBuilder(self.config.key) if self.config.key else None
+        source = self.config.source
+        self.selector: Selector | None = None
+        if not isinstance(source, WebhookSourceConfig):  # webhooks are pushed, never listed
+            self.selector = Selector(Selection(
+                patterns=tuple(source.patterns), ignore=tuple(source.ignore),
+                case_sensitive=source.case_sensitive, min_age=source.min_age,
+                stable_listings=self.config.stable_listings(), order=source.order,
+                max_files=source.max_files_per_poll,
+            ))
         publish = self.config.publish
         self.publisher = FilePublisher(
             _FaustSender(self.app), self.topics, self.partitions,
@@ -118,16 +123,22 @@ class FilesRuntime:
 
     def _source(self) -> FileSource:
         if self.source is None:
-            self.source = build_source(self.config.source)
+            config = self.config.source
+            if isinstance(config, WebhookSourceConfig):
+                raise TypeError(f"workflow {self.name}: a webhook workflow has no file source")
+            self.source = build_source(config)
         return self.source
 
     # -- discovery (leader only) -----------------------------------------------------------------
     async def discover(self) -> int:
         """List the inbox once and announce new settled versions; returns how many were announced."""
+        config = self.config.source
+        if isinstance(config, WebhookSourceConfig) or self.selector is None:
+            return 0
         try:
-            listing = [ref async for ref in self._source().list(self.config.source.prefix)]
+            listing = [ref async for ref in self._source().list(config.prefix)]
         except SourceError as exc:
-            log.warning("workflow %s: listing %s failed: %s", self.name, self.config.source.prefix, exc)
+            log.warning("workflow %s: listing %s failed: %s", self.name, config.prefix, exc)
             return 0
         now = time.monotonic()
         announced = 0
@@ -189,6 +200,7 @@ class FilesRuntime:
 
     async def process(self, key: bytes, ref: FileRef) -> FileCounts | None:
         run_id = uuid.uuid4().hex[:12]
+        assert self.keys is not None, "file workflows always name their key fields"
         self._record(key, ref.version, status="in_progress", run_id=run_id)
         source = self._source()
         chunks = source.open(ref)
@@ -218,6 +230,8 @@ class FilesRuntime:
     async def on_settled(self, key: bytes, event: dict[str, Any]) -> None:
         ref = ref_from_event(event)
         key = file_event_key(self.name, ref)
+        if isinstance(self.config.source, WebhookSourceConfig):  # nothing to archive: the report is the record
+            return
         versions = self._state(key)["versions"]
         if versions.get(ref.version, {}).get("status") == "archived":
             return
@@ -279,5 +293,6 @@ def register(app: faust.App, name: str, config: WorkflowConfig, kafka: KafkaConf
         await runtime.discover()
 
     discover.__name__ = discover.__qualname__ = f"discover_{name.replace('-', '_')}"
-    app.timer(config.source.poll_interval, on_leader=True)(discover)
+    if not isinstance(config.source, WebhookSourceConfig):
+        app.timer(config.source.poll_interval, on_leader=True)(discover)
     return runtime

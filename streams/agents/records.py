@@ -34,7 +34,6 @@ import asyncio
 import json
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -57,6 +56,7 @@ from fluentsync.streams.kafka.partitioning import Strategy, partition_function
 from fluentsync.streams.mapping import Mapper
 from fluentsync.streams.mapping.mutations import GraphQLMutationMapper
 from fluentsync.streams.mapping.strict import FLUENTSYNC_RESOLVERS
+from fluentsync.streams.operations.lineage import letter_id, letter_lineage
 from fluentsync.streams.problems import FieldProblem
 from fluentsync.streams.sinks import (
     BatchCompletion,
@@ -218,7 +218,9 @@ class RecordsRuntime:
                 if waiter is None:
                     waiter = self._in_flight[key] = asyncio.get_running_loop().create_future()
                 await asyncio.shield(waiter)
-            if digest is not None and not self.force and digest_of(self.baseline.get(key)) == digest:
+            # replay --force: batch.force sends even unchanged records (baselines still move on acceptance)
+            force = self.force or batch.get("force")
+            if digest is not None and not force and digest_of(self.baseline.get(key)) == digest:
                 tracker.unchanged += 1
                 if self.snapshot:
                     tracker.stamps.append((key, payload))
@@ -325,12 +327,14 @@ class RecordsRuntime:
                 problems: list[FieldProblem], payload: dict[str, Any] | None) -> tuple[bytes, dict[str, Any]]:
         file_id = batch.get("file_id") or batch.get("source_uri") or ""
         # Deterministic id: a batch redelivered after a crash produces the same dead letters (dedupable).
-        letter_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{self.name}|{file_id}|{record.record_index}|{stage}").hex
+        # A redriven record (dlq redrive) fails again with attempt + 1 and its earlier failures as history.
+        lineage = letter_lineage(batch, record.record_index)
         original = dict(record.record)
         if payload is not None:
             original = {"record": original, "payload": payload}
         letter = {
-            "dead_letter_id": letter_id, "workflow": self.name, "stage": stage, "reason": reason[:2000],
+            "dead_letter_id": letter_id(self.name, file_id, record.record_index, stage, lineage),
+            "workflow": self.name, "stage": stage, "reason": reason[:2000],
             "errors": [p.to_avro() for p in problems], "record_key": record.record_key,
             "record": json.dumps(original, ensure_ascii=False, default=str), "raw": None,
             "provenance": {
@@ -340,7 +344,7 @@ class RecordsRuntime:
                 "chunk_id": record.chunk_id, "line": record.line, "byte_offset": record.byte_offset,
                 "row_number": record.row_number, "item_path": batch.get("item_path"),
             },
-            "attempt": 1, "history": [], "occurred_at": self.now(),
+            "attempt": lineage.attempt, "history": lineage.history, "occurred_at": self.now(),
         }
         return f"{file_id}#{record.record_index}".encode(), letter
 
@@ -366,7 +370,8 @@ class RecordsRuntime:
         futures = [await producer.send(self.topics.dlq, key, self.codec.encode("fluentsync.dlq.DeadLetter", letter),
                                        None, None, None) for key, letter in tracker.letters]
         batch = tracker.batch
-        if batch.get("file") is not None and not tracker.control:
+        # a redriven batch (dlq redrive) is not part of a file run: the file's ledger is left alone
+        if batch.get("file") is not None and not tracker.control and batch.get("redrive") is None:
             outcome = {
                 "workflow": self.name, "batch_id": batch["batch_id"], "file": batch["file"],
                 "file_id": batch.get("file_id"), "run_id": batch.get("run_id"), "record_count": tracker.total,

@@ -19,8 +19,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "topics": ("fluentsync.streams.cli.topics:topics", "Create or describe Kafka topics explicitly."),
     "config": ("fluentsync.streams.cli.config:config", "Validate a pipeline file offline."),
     "demo": ("fluentsync.streams.cli.demo:demo", "Run the end-to-end demo on embedded defaults."),
+    "dlq": ("fluentsync.streams.cli.dlq:dlq", "List, show and redrive dead letters."),
+    "extract": ("fluentsync.streams.cli.extract:extract", "Run an extraction now, or list extractions."),
+    "replay": ("fluentsync.streams.cli.replay:replay", "Process a workflow's records again from a point in time."),
     "reports": ("fluentsync.streams.cli.reports:reports", "Show run reports (records by outcome, jobs, errors)."),
+    "runs": ("fluentsync.streams.cli.extract:runs", "Show tracked extraction runs."),
     "sandbox": ("fluentsync.connectors.sandbox.cli:sandbox", "Run the local Fluent Commerce sandbox."),
+    "webhooks": ("fluentsync.streams.cli.webhooks:webhooks", "Run only the webhook receiver."),
     "worker": ("fluentsync.streams.cli.worker:worker", "Run the configured workflows (the service)."),
 }
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from fluentsync.connectors.webhooks.settings import WebhookSourceConfig
 from fluentsync.streams.config import ConfigError, GraphQLTargetConfig, WorkflowConfig, load_pipeline
 
 __all__ = ["config"]
@@ -39,9 +40,12 @@ def check(path: Path) -> None:
                f"{len(pipeline.workflows)} workflow(s)")
     for name, workflow in pipeline.workflows.items():
         source = workflow.source
-        target = workflow.target.api if workflow.target is not None else "records topic only"
-        click.echo(f"  {name}: {source.type} {source.prefix or '/'} {list(source.patterns)} -> "
-                   f"{workflow.format.type}, key {workflow.key} -> {target}")
+        target: str = workflow.target.api if workflow.target is not None else "records topic only"
+        where = (f"POST {source.route_for(name)} ({source.auth.kind})" if isinstance(source, WebhookSourceConfig)
+                 else f"{source.prefix or '/'} {list(source.patterns)}")
+        if isinstance(source, WebhookSourceConfig) and source.deliver == "fluent_events":
+            target = f"topic {pipeline.kafka.topic_prefix}{source.outbound_topic}"
+        click.echo(f"  {name}: {source.type} {where} -> {workflow.format.type}, key {workflow.key} -> {target}")
 
 
 def mapping_problems(workflow: WorkflowConfig) -> list[str]:

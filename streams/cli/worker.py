@@ -19,7 +19,9 @@ __all__ = ["worker"]
 @click.option("--loglevel", "-l", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
 @click.option("--web-port", type=int, default=None, help="Serve Faust's web views on this port (off by default).")
-def worker(config_path: Path, data_dir: Path, loglevel: str, web_port: int | None) -> None:
+@click.option("--webhook-port", type=int, default=None,
+              help="Port of the webhook receiver (default: the pipeline's webhooks.port); only with webhook workflows.")
+def worker(config_path: Path, data_dir: Path, loglevel: str, web_port: int | None, webhook_port: int | None) -> None:
     """Run a worker: discover files, publish their records, and run every agent of the pipeline.
 
     Several workers with the same pipeline file share the work through Kafka partitions. Stop with
@@ -31,4 +33,4 @@ def worker(config_path: Path, data_dir: Path, loglevel: str, web_port: int | Non
         raise click.ClickException(str(exc)) from exc
     from fluentsync.streams import worker as service
 
-    service.run(config, data_dir=data_dir, loglevel=loglevel, web_port=web_port)
+    service.run(config, data_dir=data_dir, loglevel=loglevel, web_port=web_port, webhook_port=webhook_port)

@@ -9,6 +9,8 @@
   record of one record batch (accepted, rejected, unchanged), counted per file by the ledger agent.
 - ``reports.<wf>``: ``fluentsync.reports.RunReport``, keyed like ``files.<wf>``. One report per settled
   file: counts by outcome, Fluent jobs and batches, throughput, first errors (``fluentsync reports``).
+- ``webhooks.<wf>``: ``fluentsync.webhooks.WebhookEvent``, keyed by event id (webhook workflows only).
+  Every verified webhook request byte for byte, published before the sender got its 2xx.
 
 An optional prefix (e.g. ``prod.``) namespaces several installations on one cluster.
 """
@@ -40,12 +42,15 @@ class WorkflowTopics:
     dlq: str
     ledger: str
     reports: str
+    webhooks: str
 
     @classmethod
     def of(cls, workflow: str, prefix: str = "") -> WorkflowTopics:
         validate_workflow_id(workflow)
         return cls(workflow, f"{prefix}files.{workflow}", f"{prefix}records.{workflow}",
-                   f"{prefix}dlq.{workflow}", f"{prefix}ledger.{workflow}", f"{prefix}reports.{workflow}")
+                   f"{prefix}dlq.{workflow}", f"{prefix}ledger.{workflow}", f"{prefix}reports.{workflow}",
+                   f"{prefix}webhooks.{workflow}")
 
     def all(self) -> list[str]:
+        """The topics every workflow has (``webhooks`` exists only for webhook workflows)."""
         return [self.files, self.records, self.dlq, self.ledger, self.reports]
