@@ -14,11 +14,13 @@ machine clock). Two passes in the same worker, so they compare directly:
 2. ``goal`` at ``--rate`` (default 200 req/s): the product goal is **p99 end-to-end < 250 ms**.
 
 Printed per pass: requests, non-2xx, achieved rate, ack and end-to-end p50/p95/p99/max, events
-received by the sandbox, worker CPU seconds and peak RSS.
+received by the sandbox, CPU seconds of the worker (plus the receiver's with ``--standalone-receiver``)
+and the worker's peak RSS.
 
     python bench/bench_webhooks.py                     # 15 s per pass
     python bench/bench_webhooks.py --seconds 30 --rate 300
     python bench/bench_webhooks.py --profile           # + py-spy top functions of the worker (goal pass)
+    python bench/bench_webhooks.py --standalone-receiver   # receiver and worker as two processes
 """
 
 from __future__ import annotations
@@ -113,6 +115,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
                                cwd=REPO, stdout=subprocess.PIPE, stderr=open(tmp / "sandbox.log", "wb"),  # noqa: ASYNC230, SIM115
                                text=True)
     worker: subprocess.Popen[bytes] | None = None
+    receiver: subprocess.Popen[bytes] | None = None
     passes: list[dict[str, Any]] = []
     try:
         assert sandbox.stdout is not None
@@ -124,7 +127,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
             config = tmp / "pipeline.yaml"
             config.write_text(yaml.safe_dump({
                 "kafka": {"bootstrap": broker.bootstrap, "partitions": 3, "app_id": "bench-webhooks"},
-                "fluent": fluent, "webhooks": {"port": port},
+                "fluent": fluent, "webhooks": {"port": port, "in_worker": not args.standalone_receiver},
                 "workflows": {"cancellations": {
                     "source": {"type": "webhook", "route": "/shop/cancellations",
                                "event_id": {"field": "cancellationId"},
@@ -140,6 +143,10 @@ async def run(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
             worker = subprocess.Popen([sys.executable, "-m", "fluentsync", "worker", "-c", str(config),  # noqa: ASYNC220
                                        "--data-dir", str(tmp / "data"), "-l", "warning"], cwd=REPO,
                                       stdout=open(tmp / "worker.log", "wb"), stderr=subprocess.STDOUT)  # noqa: ASYNC230, SIM115
+            if args.standalone_receiver:  # receivers and workers as separate processes
+                receiver = subprocess.Popen([sys.executable, "-m", "fluentsync", "webhooks", "-c", str(config)],  # noqa: ASYNC220
+                                            cwd=REPO, stdout=open(tmp / "receiver.log", "wb"),  # noqa: ASYNC230, SIM115
+                                            stderr=subprocess.STDOUT)
             limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30, limits=limits) as client:
                 for _ in range(300):
@@ -151,7 +158,8 @@ async def run(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
                     raise RuntimeError(f"the worker did not start; see {tmp / 'worker.log'}")
                 await load(client, "warmup", 20, 2)  # first requests pay for connections and the Fluent token
                 for name, rate in (("baseline", args.baseline_rate), ("goal", args.rate)):
-                    cpu0 = cpu_seconds(worker.pid)
+                    pids = [worker.pid] + ([receiver.pid] if receiver is not None else [])
+                    cpu0 = sum(cpu_seconds(pid) for pid in pids)
                     spy = None
                     if args.profile and name == "goal":  # sample the worker during the goal pass only
                         spy = subprocess.Popen(["py-spy", "record", "--pid", str(worker.pid), "--nonblocking",  # noqa: ASYNC220
@@ -166,11 +174,11 @@ async def run(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
                     e2e = [(events[r] - t) * 1000 for r, t in result["sent"].items() if r in events]
                     passes.append({
                         "pass": name, "rate": rate, **result, "events": len(events), "e2e": e2e,
-                        "cpu": cpu_seconds(worker.pid) - cpu0,
+                        "cpu": sum(cpu_seconds(pid) for pid in pids) - cpu0,
                         "rss_mb": proc_status(worker.pid, "VmHWM"),
                     })
     finally:
-        for proc in (worker, sandbox):
+        for proc in (receiver, worker, sandbox):
             if proc is not None:
                 proc.terminate()
                 with contextlib.suppress(subprocess.TimeoutExpired):
@@ -205,6 +213,8 @@ def main() -> None:
     parser.add_argument("--baseline-rate", type=float, default=20.0, help="requests/s of the baseline pass")
     parser.add_argument("--seconds", type=float, default=15.0, help="duration of each pass")
     parser.add_argument("--profile", action="store_true", help="py-spy the worker during the goal pass")
+    parser.add_argument("--standalone-receiver", action="store_true",
+                        help="run the receiver as its own process (fluentsync webhooks), not inside the worker")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-webhooks-") as tmp:
         passes = asyncio.run(run(args, Path(tmp)))

@@ -8,6 +8,10 @@ Parsing Canonical Form and one fingerprint.
 A reader needs the *writer's* schema to decode. The single-object framing names it by its 64-bit
 CRC-64-AVRO fingerprint, so the repository indexes schemas by fingerprint; schemas of older or newer
 producers are added with :meth:`SchemaRepository.register` (or shipped as extra ``.avsc`` files).
+
+Every earlier version of a shipped schema lives in ``avro/history/`` (``<full name>@<fingerprint>.avsc``,
+self-contained): messages already on Kafka when a schema gains a field must stay readable by upgraded
+workers. A test fails when a committed version of a schema is missing there.
 """
 
 from __future__ import annotations
@@ -92,6 +96,8 @@ class SchemaRepository:
         for directory in directories:
             for path in sorted(Path(directory).glob("*.avsc")):
                 self.register(load_schema(str(path), _write_hint=False), latest=True)
+            for path in sorted(Path(directory).glob("history/*.avsc")):
+                self.register(json.loads(path.read_text(encoding="utf-8")))
 
     def register(self, schema: Any, *, latest: bool = False) -> SchemaInfo:
         """Add a schema (dict or JSON text). ``latest`` makes it the one used by name.

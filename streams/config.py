@@ -38,6 +38,7 @@ from pydantic import (
 
 from fluentsync.connectors.parsers.options import JsonOptions, ParserOptions, XmlOptions
 from fluentsync.connectors.webhooks.settings import WebhookServerConfig, WebhookSourceConfig
+from fluentsync.streams.exports.config import Sinks
 from fluentsync.streams.extraction.config import Extractions, resolve_query_paths
 from fluentsync.streams.kafka.names import validate_workflow_id
 from fluentsync.streams.sinks.events import EventSinkSettings
@@ -313,6 +314,7 @@ class PipelineConfig(_Model):
     fluent: FluentConfig = FluentConfig()
     workflows: dict[str, WorkflowConfig] = Field(default_factory=dict)
     extractions: Extractions = Field(default_factory=dict)  #: see fluentsync.streams.extraction.config
+    sinks: Sinks = Field(default_factory=dict)  #: outbound topics into files; see fluentsync.streams.exports.config
     webhooks: WebhookServerConfig = WebhookServerConfig()  #: where the webhook receiver listens
 
     @field_validator("workflows")

@@ -23,6 +23,7 @@ from fluentsync.streams.agents import files, jobs, ledger, records, webhooks
 from fluentsync.streams.agents.receiver import build_routes, faust_publish, receiver_service, webhook_topic_specs
 from fluentsync.streams.app import FaustOptions, create_app
 from fluentsync.streams.config import PipelineConfig
+from fluentsync.streams.exports import sink_service, sink_topic_specs
 from fluentsync.streams.extraction import agent as extraction_agent
 from fluentsync.streams.extraction.service import extraction_topic_specs
 from fluentsync.streams.kafka.broker import EmbeddedBroker, is_embedded_broker
@@ -39,7 +40,7 @@ def workflow_topic_specs(config: PipelineConfig) -> list[TopicSpec]:
         topics = WorkflowTopics.of(name, config.kafka.topic_prefix)
         specs.extend(TopicSpec(topic, config.kafka.partitions) for topic in topics.all())
     return specs + webhook_topic_specs(config) + extraction_topic_specs(
-        config.extractions, config.kafka.topic_prefix, config.kafka.partitions)
+        config.extractions, config.kafka.topic_prefix, config.kafka.partitions) + sink_topic_specs(config)
 
 
 @dataclass
@@ -94,7 +95,7 @@ def build_app(config: PipelineConfig, bootstrap: str, *, data_dir: Path, embedde
         store = jobs.TableJobStore(jobs.job_table(app, name))
         worker.records[name] = records.register(app, name, workflow, topics, config.kafka.partitions,
                                                 worker.client, store, config.kafka.partitioning)
-    routes = build_routes(config)
+    routes = build_routes(config) if config.webhooks.in_worker else []
     if routes:
         worker.receiver = WebhookReceiver(routes, faust_publish(app), config.webhooks,
                                           partitioning=config.kafka.partitioning)
@@ -103,6 +104,8 @@ def build_app(config: PipelineConfig, bootstrap: str, *, data_dir: Path, embedde
     if config.extractions:  # scheduler + trigger agent (fluentsync.streams.extraction.agent)
         worker.client = worker.client or fluent_client(config)
         worker.extractions = extraction_agent.register(app, config, bootstrap, worker.client)
+    if config.sinks:  # outbound topics into files (fluentsync.streams.exports)
+        app.service(sink_service(config, bootstrap, embedded=embedded))
     return worker
 
 

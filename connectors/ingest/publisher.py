@@ -171,11 +171,15 @@ class FilePublisher:
         run_id: str | None = None,
         item_path: str | None = None,
         announce_start: bool = True,
+        settle_whole: bool = False,
     ) -> FileCounts:
         """Publish every record of ``ref`` as parsed by ``items``; returns the counts.
 
         ``announce_start=False`` skips ``FileEvent STARTED`` (a webhook's one-request "file": nobody
         watches it start, and the broker round trip is a third of its publishing latency).
+        ``settle_whole=True``: when every record parsed and they all fit one batch on one partition, that
+        batch is marked ``whole_file`` and no ``COMPLETED`` follows - the records agent settles it and
+        reports it without the ledger's round trips (webhooks: a few records, one request).
 
         Exceptions from the parser end the file with ``FileEvent FAILED`` (the reason is the exception's
         message) and are re-raised; records published before the failure stay published.
@@ -232,8 +236,9 @@ class FilePublisher:
                     buffer.size += size + len(key) + 16
                     if len(buffer.keys) >= max_records or buffer.size >= max_bytes:
                         await flush(buffers.pop(partition), partition, header, counts)
+            whole = settle_whole and counts.batches == 0 and counts.dead_lettered == 0 and len(buffers) == 1
             for partition, buffer in sorted(buffers.items()):
-                await self._flush(buffer, partition, header, counts)
+                await self._flush(buffer, partition, {**header, "whole_file": True} if whole else header, counts)
             await self.drain()
         except Exception as exc:
             counts.error = str(exc) or type(exc).__name__
@@ -242,8 +247,9 @@ class FilePublisher:
                                   error_count=counts.dead_lettered, reason=counts.error,
                                   first_errors=counts.first_errors)
             raise
-        await self.file_event("COMPLETED", ref, run_id=run_id, record_count=counts.records,
-                              error_count=counts.dead_lettered, first_errors=counts.first_errors)
+        if not whole:
+            await self.file_event("COMPLETED", ref, run_id=run_id, record_count=counts.records,
+                                  error_count=counts.dead_lettered, first_errors=counts.first_errors)
         return counts
 
     def _batch_header(self, ref: FileRef, run_id: str | None, item_path: str | None) -> dict[str, Any]:

@@ -89,6 +89,7 @@ class WebhookServerConfig(_Model):
     it the sender gets 503 and retries, because a 2xx must never be given for an unsaved webhook.
     """
 
+    in_worker: bool = True  #: false: workers only process webhooks; receivers run as ``fluentsync webhooks``
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     publish_timeout: float = Field(default=10.0, gt=0, le=120)

@@ -30,7 +30,7 @@ from fluentsync.schemas.codec import AvroCodec, default_codec
 from fluentsync.schemas.faust_codec import avro_schema
 from fluentsync.streams.config import SnapshotConfig
 from fluentsync.streams.kafka.names import WorkflowTopics
-from fluentsync.streams.ledger import FileAccount, FileLedger
+from fluentsync.streams.ledger import FileAccount, FileLedger, RunCounts, run_report
 
 __all__ = ["LedgerRuntime", "register"]
 
@@ -107,16 +107,14 @@ class LedgerRuntime:
             "job_ids": account.job_ids, "batch_count": account.fluent_batches, "processing_ms": processing_ms,
             "occurred_at": datetime.now(UTC),
         }
-        report = {
-            "report_id": uuid.uuid4().hex, "workflow": self.name, "run_id": completed.get("run_id"),
-            "file": completed.get("file"), "source_uri": completed.get("source_uri"),
-            "record_count": account.record_count or 0, "accepted": account.accepted,
-            "rejected": account.rejected + account.parse_rejected, "unchanged": account.unchanged,
-            "fluent_batches": account.fluent_batches, "job_ids": account.job_ids,
-            "first_errors": account.first_errors, "processing_ms": processing_ms,
-            "records_per_second": (1000.0 * (account.record_count or 0) / processing_ms) if processing_ms else None,
-            "dead_letter_topic": self.topics.dlq, "settled_at": event["occurred_at"],
-        }
+        counts = RunCounts(
+            record_count=account.record_count or 0, accepted=account.accepted,
+            rejected=account.rejected + account.parse_rejected, unchanged=account.unchanged,
+            fluent_batches=account.fluent_batches, job_ids=account.job_ids, first_errors=account.first_errors,
+            processing_ms=processing_ms,
+        )
+        report = run_report(self.name, completed, counts, dead_letter_topic=self.topics.dlq,
+                            settled_at=event["occurred_at"])
         codec = self._codec()
         futures = [
             await self.app.producer.send(self.topics.reports, key,

@@ -34,6 +34,7 @@ import asyncio
 import json
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -53,6 +54,7 @@ from fluentsync.streams.dedupe import RecordHasher
 from fluentsync.streams.kafka.context import in_event
 from fluentsync.streams.kafka.names import WorkflowTopics
 from fluentsync.streams.kafka.partitioning import Strategy, partition_function
+from fluentsync.streams.ledger import RunCounts, run_report
 from fluentsync.streams.mapping import Mapper
 from fluentsync.streams.mapping.mutations import GraphQLMutationMapper
 from fluentsync.streams.mapping.strict import FLUENTSYNC_RESOLVERS
@@ -372,19 +374,23 @@ class RecordsRuntime:
         batch = tracker.batch
         # a redriven batch (dlq redrive) is not part of a file run: the file's ledger is left alone
         if batch.get("file") is not None and not tracker.control and batch.get("redrive") is None:
-            outcome = {
-                "workflow": self.name, "batch_id": batch["batch_id"], "file": batch["file"],
-                "file_id": batch.get("file_id"), "run_id": batch.get("run_id"), "record_count": tracker.total,
-                "accepted": len(tracker.accepted), "rejected": tracker.rejected, "unchanged": tracker.unchanged,
-                "first_errors": tracker.first_errors, "job_ids": tracker.job_ids,
-                "fluent_batch_ids": tracker.fluent_batches, "started_at": tracker.started, "occurred_at": self.now(),
-            }
             file = batch["file"]
             ref = FileRef(source=file["source"], location=file["location"], path=file["path"],
                           version=file["version"], size=0, last_modified=self.now())
-            value = self.codec.encode("fluentsync.ledger.BatchOutcome", outcome)
-            futures.append(await producer.send(self.topics.ledger, file_event_key(self.name, ref), value,
-                                               None, None, None))
+            key = file_event_key(self.name, ref)
+            if batch.get("whole_file"):
+                topic, value = self.topics.reports, self._whole_file_report(tracker)
+            else:
+                outcome = {
+                    "workflow": self.name, "batch_id": batch["batch_id"], "file": batch["file"],
+                    "file_id": batch.get("file_id"), "run_id": batch.get("run_id"), "record_count": tracker.total,
+                    "accepted": len(tracker.accepted), "rejected": tracker.rejected, "unchanged": tracker.unchanged,
+                    "first_errors": tracker.first_errors, "job_ids": tracker.job_ids,
+                    "fluent_batch_ids": tracker.fluent_batches, "started_at": tracker.started,
+                    "occurred_at": self.now(),
+                }
+                topic, value = self.topics.ledger, self.codec.encode("fluentsync.ledger.BatchOutcome", outcome)
+            futures.append(await producer.send(topic, key, value, None, None, None))
         for future in futures:
             await future
         self.counts["accepted"] += len(tracker.accepted)
@@ -393,6 +399,24 @@ class RecordsRuntime:
         tracker.event.ack()
         self._pending_records -= tracker.total
         self._room.set()
+
+    def _whole_file_report(self, tracker: _Tracker) -> bytes:
+        """The RunReport of a batch that is its whole file (``whole_file``): settled here, no ledger.
+
+        Its id derives from the batch id, so a report published twice (crash before the ack) is one
+        report to a consumer that dedupes by ``report_id``."""
+        batch = tracker.batch
+        now = self.now()
+        counts = RunCounts(
+            record_count=tracker.total, accepted=len(tracker.accepted), rejected=tracker.rejected,
+            unchanged=tracker.unchanged, fluent_batches=len(set(tracker.fluent_batches)), job_ids=tracker.job_ids,
+            first_errors=tracker.first_errors,
+            processing_ms=max(0, int((now - tracker.started).total_seconds() * 1000)),
+        )
+        report_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{self.name}|report|{batch['batch_id']}").hex
+        report = run_report(self.name, batch, counts, dead_letter_topic=self.topics.dlq, settled_at=now,
+                            report_id=report_id)
+        return self.codec.encode("fluentsync.reports.RunReport", report)
 
     def _write_baselines(self, tracker: _Tracker) -> None:
         """Accepted keys get their new digest (rejected ones keep the old one, R23); in snapshot workflows

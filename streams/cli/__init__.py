@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("fluentsync.streams.cli.replay:replay", "Process a workflow's records again from a point in time."),
     "reports": ("fluentsync.streams.cli.reports:reports", "Show run reports (records by outcome, jobs, errors)."),
     "runs": ("fluentsync.streams.cli.extract:runs", "Show tracked extraction runs."),
+    "sink": ("fluentsync.streams.cli.sink:sink", "Write an outbound topic into files (one sink, standalone)."),
     "sandbox": ("fluentsync.connectors.sandbox.cli:sandbox", "Run the local Fluent Commerce sandbox."),
     "webhooks": ("fluentsync.streams.cli.webhooks:webhooks", "Run only the webhook receiver."),
     "worker": ("fluentsync.streams.cli.worker:worker", "Run the configured workflows (the service)."),

@@ -7,6 +7,7 @@ The mechanics (which topic, offsets versus re-publishing, why ``--force`` re-pub
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,7 @@ def _print(plan: Any, result: Any, dry_run: bool) -> None:
     from rich.table import Table
 
     console = Console()
+    say = functools.partial(console.print, soft_wrap=True)  # messages stay one line when piped (scripts, logs)
     how = "move the consumer group" if plan.mode == "offsets" else "re-publish" + (" with --force" if plan.force
                                                                                    else "")
     span = f"from {plan.start}" + (f" to {plan.stop}" if plan.stop else "")
@@ -96,17 +98,17 @@ def _print(plan: Any, result: Any, dry_run: bool) -> None:
     console.print(table)
     skipped = sum(p.skipped for p in plan.partitions) if plan.mode == "offsets" else 0
     if skipped:
-        console.print(f"[yellow]warning: the start is past the group's committed offsets: {skipped:,} "
+        say(f"[yellow]warning: the start is past the group's committed offsets: {skipped:,} "
                       "offsets not yet processed would be skipped[/yellow]")
     if plan.forced and not plan.force:
-        console.print(f"[yellow]note: {plan.forced:,} record batches in the range were copied by an earlier "
+        say(f"[yellow]note: {plan.forced:,} record batches in the range were copied by an earlier "
                       "'replay --force': their records are sent to Fluent again, changed or not[/yellow]")
     totals = f"{plan.messages:,} record batches ({plan.records:,} records)"
     if dry_run:
-        console.print(f"dry run: {totals} would be processed again; nothing was changed")
+        say(f"dry run: {totals} would be processed again; nothing was changed")
     elif plan.mode == "offsets":
-        console.print(f"moved consumer group {plan.group} on {plan.topic}: {totals} will be processed again "
+        say(f"moved consumer group {plan.group} on {plan.topic}: {totals} will be processed again "
                       "when the workers start")
     else:
-        console.print(f"re-published {result.republished:,} record batches ({result.republished_records:,} "
+        say(f"re-published {result.republished:,} record batches ({result.republished_records:,} "
                       f"records) to {plan.topic}" + (" with force" if plan.force else ""))

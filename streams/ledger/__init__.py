@@ -5,5 +5,6 @@ See :mod:`~fluentsync.streams.ledger.accounts` for the accounting rules and
 """
 
 from fluentsync.streams.ledger.accounts import FileAccount, FileLedger
+from fluentsync.streams.ledger.reports import RunCounts, run_report
 
-__all__ = ["FileAccount", "FileLedger"]
+__all__ = ["FileAccount", "FileLedger", "RunCounts", "run_report"]
