@@ -37,6 +37,7 @@ from pydantic import (
 )
 
 from fluentsync.connectors.parsers.options import JsonOptions, ParserOptions, XmlOptions
+from fluentsync.connectors.remote.settings import S3Connection, SftpConnection
 from fluentsync.connectors.webhooks.settings import WebhookServerConfig, WebhookSourceConfig
 from fluentsync.streams.exports.config import Sinks
 from fluentsync.streams.extraction.config import Extractions, resolve_query_paths
@@ -111,29 +112,18 @@ class LocalSourceConfig(_Discovery):
     root: Path
 
 
-class S3SourceConfig(_Discovery):
+class S3SourceConfig(S3Connection, _Discovery):
+    """An inbox in a bucket; the connection fields are :class:`~fluentsync.connectors.remote.S3Connection`'s."""
+
     type: Literal["s3"] = "s3"
-    bucket: str
-    endpoint_url: str | None = None
-    region: str | None = None
-    path_style: bool = False
     use_version_id: bool = False
-    profile: str | None = None
-    access_key_id: SecretStr | None = None  #: default: botocore's chain (AWS_* environment, profile)
-    secret_access_key: SecretStr | None = None
-    session_token: SecretStr | None = None
 
 
-class SftpSourceConfig(_Discovery):
+class SftpSourceConfig(SftpConnection, _Discovery):
+    """An inbox folder on an SFTP server; the connection fields are
+    :class:`~fluentsync.connectors.remote.SftpConnection`'s."""
+
     type: Literal["sftp"] = "sftp"
-    host: str
-    port: int = Field(default=22, ge=1, le=65535)
-    username: str
-    password: SecretStr | None = None
-    private_key: Path | None = None
-    passphrase: SecretStr | None = None
-    known_hosts: Path | None = Path("~/.ssh/known_hosts")
-    host_key_checking: bool = True  #: false accepts any host key: trusted networks and tests only
     max_connections: int = Field(default=5, ge=1, le=50)
 
 

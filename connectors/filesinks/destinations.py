@@ -28,7 +28,6 @@ import os
 import posixpath
 import shutil
 from abc import ABC, abstractmethod
-from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -40,6 +39,9 @@ from fluentsync.connectors.filesinks.settings import (
     S3DestinationConfig,
     SftpDestinationConfig,
 )
+from fluentsync.connectors.remote.s3 import S3Client
+from fluentsync.connectors.remote.settings import reveal
+from fluentsync.connectors.remote.sftp import SftpConnectError, connect_options, connect_sftp, normalize_host, replace
 
 __all__ = [
     "Destination",
@@ -167,41 +169,20 @@ class S3Destination(Destination):
         self.prefix = prefix
         self.multipart_threshold = multipart_threshold
         self.part_size = part_size
-        from aiobotocore.config import AioConfig
-
-        self._client_args: dict[str, Any] = {
-            "endpoint_url": endpoint_url,
-            "region_name": region,
-            "aws_access_key_id": access_key_id,
-            "aws_secret_access_key": secret_access_key,
-            "aws_session_token": session_token,
-            "config": AioConfig(
-                s3={"addressing_style": "path" if path_style else "auto"},
-                retries={"max_attempts": max_attempts, "mode": "standard"},
-            ),
-        }
-        self._profile = profile
-        self._stack: AsyncExitStack | None = None
-        self._client: Any = None
+        self._client = S3Client(
+            endpoint_url=endpoint_url, region=region, path_style=path_style, access_key_id=access_key_id,
+            secret_access_key=secret_access_key, session_token=session_token, profile=profile,
+            max_attempts=max_attempts,
+        )
 
     def uri(self, name: str) -> str:
         return f"s3://{self.bucket}/{self.prefix}{name}"
 
     async def _s3(self) -> Any:
-        if self._client is None:
-            from aiobotocore.session import get_session
-
-            session = get_session()
-            if self._profile:
-                session.set_config_variable("profile", self._profile)
-            self._stack = AsyncExitStack()
-            self._client = await self._stack.enter_async_context(session.create_client("s3", **self._client_args))
-        return self._client
+        return await self._client.get()
 
     async def close(self) -> None:
-        if self._stack is not None:
-            await self._stack.aclose()
-        self._stack, self._client = None, None
+        await self._client.close()
 
     async def put(self, local: Path, name: str) -> str:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -276,22 +257,14 @@ class SftpDestination(Destination):
         connect_timeout: float = 30.0,
         chunk_size: int = 256 * 1024,
     ) -> None:
-        for scheme in ("sftp://", "ssh://"):
-            host = host.removeprefix(scheme)
-        self.host = host.rstrip("/")
+        self.host = normalize_host(host)
         self.port = port
         self.prefix = prefix
         self.chunk_size = chunk_size
-        self._options: dict[str, Any] = {
-            "username": username,
-            "password": password,
-            "client_keys": [str(Path(k).expanduser()) for k in client_keys] if client_keys else None,
-            "passphrase": passphrase,
-            "known_hosts": str(Path(known_hosts).expanduser()) if known_hosts is not None else None,
-            "connect_timeout": connect_timeout,
-        }
-        if password is not None and not client_keys:
-            self._options["preferred_auth"] = "password,keyboard-interactive"
+        self._options = connect_options(
+            username=username, password=password, client_keys=client_keys, passphrase=passphrase,
+            known_hosts=known_hosts, connect_timeout=connect_timeout,
+        )
         self._ssh: Any = None
         self._sftp: Any = None
         self._lock = asyncio.Lock()
@@ -300,19 +273,12 @@ class SftpDestination(Destination):
         return f"sftp://{self.host}:{self.port}/{self.prefix}{name}"
 
     async def _client(self) -> Any:
-        import asyncssh
-
         if self._sftp is None or self._ssh is None or self._ssh.is_closed():
             try:
-                self._ssh = await asyncssh.connect(self.host, self.port, **self._options)
-                self._sftp = await self._ssh.start_sftp_client()
-            except asyncssh.PermissionDenied:
-                raise DestinationError(f"SFTP authentication failed for {self.host}:{self.port}") from None
-            except asyncssh.HostKeyNotVerifiable:
-                raise DestinationError(f"SFTP host key of {self.host}:{self.port} is not in known_hosts") from None
-            except (TimeoutError, OSError, asyncssh.Error) as exc:
-                raise DestinationError(f"cannot connect to sftp://{self.host}:{self.port}: "
-                                       f"{type(exc).__name__}") from None
+                self._ssh, self._sftp = await connect_sftp(self.host, self.port, self._options,
+                                                           login=f"{self.host}:{self.port}")
+            except SftpConnectError as exc:
+                raise DestinationError(str(exc)) from None
         return self._sftp
 
     async def close(self) -> None:
@@ -334,7 +300,7 @@ class SftpDestination(Destination):
                 if folder:
                     await sftp.makedirs(folder, exist_ok=True)
                 await self._upload(sftp, local, tmp)
-                await _replace(sftp, tmp, path)
+                await replace(sftp, tmp, path)
             except BaseException as exc:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(sftp.remove(tmp))
@@ -352,18 +318,6 @@ class SftpDestination(Destination):
         await sftp.put(str(local), remote, block_size=self.chunk_size, max_requests=16)
 
 
-async def _replace(sftp: Any, src: str, dest: str) -> None:
-    """Rename ``src`` over ``dest``: POSIX rename when the server has it, else remove + rename."""
-    import asyncssh
-
-    try:
-        await sftp.posix_rename(src, dest)
-    except asyncssh.SFTPOpUnsupported:
-        if await sftp.exists(dest):
-            await sftp.remove(dest)
-        await sftp.rename(src, dest)
-
-
 # -- factory ----------------------------------------------------------------------------------------
 
 
@@ -372,13 +326,10 @@ def open_destination(config: DestinationConfig) -> Destination:
     if isinstance(config, LocalDestinationConfig):
         return LocalDestination(config.root, prefix=config.prefix, fsync=config.fsync)
     if isinstance(config, S3DestinationConfig):
-        def secret(value: Any) -> str | None:
-            return value.get_secret_value() if value is not None else None
-
         return S3Destination(
             config.bucket, prefix=config.prefix, endpoint_url=config.endpoint_url, region=config.region,
-            path_style=config.path_style, access_key_id=secret(config.access_key_id),
-            secret_access_key=secret(config.secret_access_key), session_token=secret(config.session_token),
+            path_style=config.path_style, access_key_id=reveal(config.access_key_id),
+            secret_access_key=reveal(config.secret_access_key), session_token=reveal(config.session_token),
             profile=config.profile, multipart_threshold=config.multipart_threshold, part_size=config.part_size,
             max_attempts=config.max_attempts,
         )

@@ -1,7 +1,8 @@
 """Configuration of a file sink: format, rolling, file naming and destination (pydantic v2, strict).
 
 The models mirror the source configs in ``fluentsync.streams.config`` (frozen, ``extra="forbid"``,
-secrets as :class:`~pydantic.SecretStr`) so a pipeline file can carry a sink block in the same style:
+secrets as :class:`~pydantic.SecretStr`; the S3 and SFTP connection fields are the same models,
+:mod:`fluentsync.connectors.remote.settings`) so a pipeline file can carry a sink block in the same style:
 
 .. code-block:: yaml
 
@@ -21,9 +22,10 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from fluentsync.connectors.filesinks.naming import validate_template
+from fluentsync.connectors.remote.settings import S3Connection, SftpConnection
 
 __all__ = [
     "MIN_PART_SIZE",
@@ -180,41 +182,23 @@ class LocalDestinationConfig(_Destination):
     fsync: bool = True  #: fsync file and folder before the file counts as committed
 
 
-class S3DestinationConfig(_Destination):
+class S3DestinationConfig(S3Connection, _Destination):
+    """A bucket folder; the connection fields are :class:`~fluentsync.connectors.remote.S3Connection`'s."""
+
     type: Literal["s3"] = "s3"
-    bucket: str
-    endpoint_url: str | None = None
-    region: str | None = None
-    path_style: bool = False
-    profile: str | None = None
-    access_key_id: SecretStr | None = None  #: default: botocore's chain (AWS_* environment, profile)
-    secret_access_key: SecretStr | None = None
-    session_token: SecretStr | None = None
     #: files above this size go up as a multipart upload, smaller ones with one PUT
     multipart_threshold: int = Field(default=16 * 1024 * 1024, ge=MIN_PART_SIZE)
     part_size: int = Field(default=8 * 1024 * 1024, ge=MIN_PART_SIZE, le=5 * 1024 * 1024 * 1024)
     max_attempts: int = Field(default=3, ge=1, le=20)
 
 
-class SftpDestinationConfig(_Destination):
+class SftpDestinationConfig(SftpConnection, _Destination):
+    """A folder on an SFTP server; the connection fields are
+    :class:`~fluentsync.connectors.remote.SftpConnection`'s."""
+
     type: Literal["sftp"] = "sftp"
-    host: str
-    port: int = Field(default=22, ge=1, le=65535)
-    username: str
-    password: SecretStr | None = None
-    private_key: Path | None = None
-    passphrase: SecretStr | None = None
-    known_hosts: Path | None = Path("~/.ssh/known_hosts")
-    host_key_checking: bool = True  #: false accepts any host key: trusted networks and tests only
     connect_timeout: float = Field(default=30.0, gt=0)
     chunk_size: int = Field(default=256 * 1024, ge=4096, le=4 * 1024 * 1024)
-
-    @model_validator(mode="after")
-    def _checking(self) -> SftpDestinationConfig:
-        # asyncssh reads known_hosts=None as "accept any key": never let a missing path mean that
-        if self.host_key_checking and self.known_hosts is None:
-            raise ValueError("host_key_checking needs known_hosts (or set host_key_checking: false)")
-        return self
 
 
 DestinationConfig = Annotated[

@@ -202,7 +202,8 @@ class XmlOptions(_Common):
     - ``namespaces``: ``prefix`` (default; names as written, ``ns:Item``, like the reference SDK),
       ``strip`` (local names only) or ``uri`` (``{http://...}Item``).
     - ``include_attributes``: expose attributes as ``@name`` (default true).
-    - ``force_list``: element names that always become lists, even when they occur once.
+    - ``force_list``: element names (as they appear in records, so per ``namespaces``) that always become
+      lists, even when they occur once - e.g. an order's ``Item`` lines, one or several.
     """
 
     type: Literal["xml"] = "xml"

@@ -14,13 +14,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from typing import Any
 
-from aiobotocore.config import AioConfig
-from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
+from fluentsync.connectors.remote.s3 import S3Client
 from fluentsync.connectors.sources.base import (
     FileRef,
     FileSource,
@@ -56,34 +54,17 @@ class S3Source(FileSource):
     ) -> None:
         self.bucket = bucket
         self.use_version_id = use_version_id
-        self._client_args: dict[str, Any] = {
-            "endpoint_url": endpoint_url,
-            "region_name": region,
-            "aws_access_key_id": access_key_id,
-            "aws_secret_access_key": secret_access_key,
-            "aws_session_token": session_token,
-            "config": AioConfig(
-                s3={"addressing_style": "path" if path_style else "auto"},
-                retries={"max_attempts": max_attempts, "mode": "standard"},
-            ),
-        }
-        self._profile = profile
-        self._stack: AsyncExitStack | None = None
-        self._client: Any = None
+        self._client = S3Client(
+            endpoint_url=endpoint_url, region=region, path_style=path_style, access_key_id=access_key_id,
+            secret_access_key=secret_access_key, session_token=session_token, profile=profile,
+            max_attempts=max_attempts,
+        )
 
     async def _s3(self) -> Any:
-        if self._client is None:
-            session = get_session()
-            if self._profile:
-                session.set_config_variable("profile", self._profile)
-            self._stack = AsyncExitStack()
-            self._client = await self._stack.enter_async_context(session.create_client("s3", **self._client_args))
-        return self._client
+        return await self._client.get()
 
     async def close(self) -> None:
-        if self._stack is not None:
-            await self._stack.aclose()
-        self._stack, self._client = None, None
+        await self._client.close()
 
     def _ref(self, key: str, size: int, modified: Any, etag: str | None, version_id: str | None) -> FileRef:
         etag = etag.strip('"') if etag else None

@@ -23,10 +23,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import asyncssh
 
+from fluentsync.connectors.remote.sftp import SftpConnectError, connect_options, connect_sftp, normalize_host, replace
 from fluentsync.connectors.sources.base import (
     FileRef,
     FileSource,
@@ -71,22 +72,13 @@ class SftpSource(FileSource):
         backoff_base: float = 1.0,
         backoff_cap: float = 8.0,
     ) -> None:
-        for prefix in ("sftp://", "ssh://"):
-            host = host.removeprefix(prefix)
-        self.host = host.rstrip("/")
+        self.host = normalize_host(host)
         self.port = port
         self.location = f"{self.host}:{port}"
-        self._options: dict[str, Any] = {
-            "username": username,
-            "password": password,
-            "client_keys": [str(Path(k).expanduser()) for k in client_keys] if client_keys else None,
-            "passphrase": passphrase,
-            "known_hosts": str(Path(known_hosts).expanduser()) if known_hosts is not None else None,
-            "connect_timeout": connect_timeout,
-        }
-        if password is not None and not client_keys:
-            self._options["client_keys"] = None
-            self._options["preferred_auth"] = "password,keyboard-interactive"
+        self._options = connect_options(
+            username=username, password=password, client_keys=client_keys, passphrase=passphrase,
+            known_hosts=known_hosts, connect_timeout=connect_timeout,
+        )
         self.max_connections = max_connections
         self.acquire_timeout = acquire_timeout
         self.max_attempts = max_attempts
@@ -99,15 +91,11 @@ class SftpSource(FileSource):
     # -- connection pool --------------------------------------------------------------------------
     async def _connect(self) -> _Conn:
         try:
-            ssh = await asyncssh.connect(self.host, self.port, **self._options)
-            return _Conn(ssh, await ssh.start_sftp_client())
-        except asyncssh.PermissionDenied:
-            raise SourceError(f"SFTP authentication failed for {self._options['username']}@{self.location}") from None
-        except asyncssh.HostKeyNotVerifiable:
-            raise SourceError(f"SFTP host key of {self.location} is not in known_hosts") from None
-        except (TimeoutError, OSError, asyncssh.Error) as exc:
-            raise SourceError(f"cannot connect to sftp://{self.location}: {type(exc).__name__}",
-                              retryable=True) from None
+            ssh, sftp = await connect_sftp(self.host, self.port, self._options,
+                                           login=f"{self._options['username']}@{self.location}")
+        except SftpConnectError as exc:
+            raise SourceError(str(exc), retryable=exc.retryable) from None
+        return _Conn(ssh, sftp)
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[_Conn]:
@@ -223,7 +211,7 @@ class SftpSource(FileSource):
             if current.version != ref.version:
                 raise SourceFileReplaced(f"{ref.uri} was replaced by a new version; left in place")
             await sftp.makedirs(posixpath.dirname(dest_path) or ".", exist_ok=True)
-            await _replace(sftp, ref.path, dest_path)
+            await replace(sftp, ref.path, dest_path)
 
         await self._run(f"move {ref.uri} to {dest_path}", rename)
 
@@ -234,7 +222,7 @@ class SftpSource(FileSource):
             tmp = posixpath.join(folder, f".{name}.part")
             async with sftp.open(tmp, "wb") as out:
                 await out.write(data)
-            await _replace(sftp, tmp, path)
+            await replace(sftp, tmp, path)
 
         await self._run(f"write sftp://{self.location}/{path}", put)
 
@@ -256,12 +244,3 @@ def _is_regular(attrs: asyncssh.SFTPAttrs) -> bool:
         return attrs.type == asyncssh.FILEXFER_TYPE_REGULAR
     return attrs.permissions is not None and stat.S_ISREG(attrs.permissions)
 
-
-async def _replace(sftp: asyncssh.SFTPClient, src: str, dest: str) -> None:
-    """Rename ``src`` over ``dest``: POSIX rename when the server has it, else remove + rename."""
-    try:
-        await sftp.posix_rename(src, dest)
-    except asyncssh.SFTPOpUnsupported:
-        if await sftp.exists(dest):
-            await sftp.remove(dest)
-        await sftp.rename(src, dest)

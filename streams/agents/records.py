@@ -172,8 +172,8 @@ class RecordsRuntime:
             return BatchSink(client, settings, job_store, self.name, **callbacks)
         if isinstance(target, EventTargetConfig):
             return EventSink(client, target.event, **callbacks)
-        mapper = GraphQLMutationMapper(target.mutation, registry=None)
-        return MutationSink(client, mapper, target.requests, **callbacks)
+        mapper = GraphQLMutationMapper(target.mutation, custom_transforms=FLUENTSYNC_RESOLVERS)
+        return MutationSink(client, mapper, target.requests, on_unmappable=self._on_unmappable, **callbacks)
 
     # -- per record ---------------------------------------------------------------------------------
     def prepare(self, record: BatchRecord) -> tuple[dict[str, Any] | None, str, list[FieldProblem]]:
@@ -283,6 +283,12 @@ class RecordsRuntime:
                                    f"status in time (last: {done.last_status})", code="TIMED_OUT")
             self._reject(token.tracker, token.record, "FLUENT", [problem], token.payload)
             self._maybe_finish(token.tracker)
+
+    async def _on_unmappable(self, token: _Token, problems: list[FieldProblem]) -> None:
+        """A GraphQL target maps in its sink: a record its mutation mapping cannot map is a MAP failure."""
+        self._reject(token.tracker, token.record, "MAP", problems, None)
+        self._release(token)
+        self._maybe_finish(token.tracker)
 
     async def _on_rejected(self, tokens: list[_Token], reason: str) -> None:
         for token in tokens:

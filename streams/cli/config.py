@@ -59,7 +59,8 @@ def mapping_problems(workflow: WorkflowConfig) -> list[str]:
     if workflow.mapping is not None:
         compilers.append((workflow.mapping, lambda p: Mapper.compile(p, resolvers=FLUENTSYNC_RESOLVERS)))
     if isinstance(workflow.target, GraphQLTargetConfig):
-        compilers.append((workflow.target.mutation, GraphQLMutationMapper))
+        compilers.append((workflow.target.mutation,
+                          lambda p: GraphQLMutationMapper(p, custom_transforms=FLUENTSYNC_RESOLVERS)))
     for file, compile_ in compilers:
         try:
             compile_(file)

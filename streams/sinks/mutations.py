@@ -28,7 +28,7 @@ buffered, after ``linger`` seconds, or on ``flush``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from fluentsync.connectors.fluent import FluentClient, FluentError, FluentGraphQLError
 from fluentsync.connectors.fluent.graphql import ErrorClassification, classify_errors
 from fluentsync.streams.mapping.mutations import MAX_MUTATIONS_PER_BATCH, GraphQLMutationMapper
+from fluentsync.streams.problems import FieldProblem
 
 from .batching import BatchResult, Buffer
 from .dispatch import GroupingSink
@@ -81,6 +82,12 @@ def _messages(errors: list[dict[str, Any]]) -> str:
     return "; ".join(parts) or "unknown error"
 
 
+class _Unmappable(ValueError):
+    def __init__(self, problems: list[FieldProblem]) -> None:
+        self.problems = problems or [FieldProblem("MAP", None, "mapping failed")]
+        super().__init__("; ".join(p.message for p in self.problems))
+
+
 class MutationSink(GroupingSink[T]):
     """Send records as alias-batched GraphQL mutations; see the module docstring for the contract.
 
@@ -97,8 +104,12 @@ class MutationSink(GroupingSink[T]):
         on_sent: SentCallback[T] | None = None,
         on_rejected: RejectedCallback[T] | None = None,
         on_failed: FailedCallback[T] | None = None,
+        on_unmappable: Callable[[T, list[FieldProblem]], Awaitable[None]] | None = None,
     ) -> None:
         settings = settings or MutationSinkSettings()
+        self._on_unmappable = on_unmappable
+        """A record the mapping cannot map is the caller's MAP failure, not Fluent's refusal: with this
+        callback it gets the mapper's field-level problems instead of ``on_rejected``."""
         self.aliases_per_request = max(1, min(settings.max_aliases, mapper.max_per_batch))
         super().__init__(
             max_concurrency=settings.max_concurrency,
@@ -123,8 +134,11 @@ class MutationSink(GroupingSink[T]):
         self._check_open()
         try:
             variables = await self._map(entity)
-        except ValueError as exc:
-            await self._reject([token], f"mapping to {self.mapper.mutation} failed: {exc}")
+        except _Unmappable as exc:
+            if self._on_unmappable is not None:
+                await self._on_unmappable(token, exc.problems)
+            else:
+                await self._reject([token], f"mapping to {self.mapper.mutation} failed: {exc}")
             return
         await self._enqueue(job_key, job_key, variables.get("input", variables), token, 0)
 
@@ -133,11 +147,11 @@ class MutationSink(GroupingSink[T]):
         if not self.mapper.config.get("arguments"):
             nodes = await self.mapper.amap_with_nodes(entity)
             if not nodes.success or nodes.variables is None:
-                raise ValueError("; ".join(p.message for p in nodes.errors) or "mapping failed")
+                raise _Unmappable(list(nodes.errors))
             return nodes.variables
         result = self.mapper.map_safe(entity)
         if not result.success or result.variables is None:
-            raise ValueError("; ".join(p.message for p in result.errors) or "mapping failed")
+            raise _Unmappable(list(result.errors))
         return result.variables
 
     async def _send(self, batch: Buffer[T]) -> None:

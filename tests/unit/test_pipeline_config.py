@@ -103,3 +103,13 @@ workflows:
     with pytest.raises(ConfigError, match="max_batch_size"):
         parse_pipeline({"workflows": {"w": {"source": {"type": "local", "root": "/x"}, "format": {"type": "csv"},
                                             "key": ["k"], "target": {"api": "batch", "max_batch_size": 6000}}}})
+
+
+def test_sftp_host_key_checking_without_known_hosts_is_refused() -> None:
+    """asyncssh takes known_hosts=None as "accept any host key": that must never happen by accident."""
+    source = {"type": "sftp", "host": "h", "username": "u", "known_hosts": None}
+    document = {"workflows": {"w": {"source": source, "format": {"type": "csv"}, "key": ["a"]}}}
+    with pytest.raises(ConfigError, match="host_key_checking needs known_hosts"):
+        parse_pipeline(document)
+    source["host_key_checking"] = False  # explicit opt-out: trusted networks and tests
+    assert parse_pipeline(document).workflows["w"].source.host_key_checking is False  # type: ignore[union-attr]

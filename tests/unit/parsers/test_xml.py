@@ -174,3 +174,17 @@ def test_many_items_stay_flat() -> None:
     body = b"".join(b'<Item n="%d"><v>%d</v></Item>' % (i, i) for i in range(30_000))
     items = run(b"<r>" + body + b"</r>", item_path="r/Item")
     assert len(items) == 30_000 and items[-1].record == {"@n": "29999", "v": "29999"}  # type: ignore[union-attr]
+
+
+def test_repeated_children_one_is_an_object_several_a_list_force_list_always_a_list() -> None:
+    """An order with one ``<Item>`` gives an object, with two a list; ``force_list`` names (as they appear in
+    records, so ``ns:Item`` with ``namespaces: prefix``) are lists at any depth, even when they occur once."""
+    one = b"<r><Order><Items><Item>a</Item></Items></Order></r>"
+    two = b"<r><Order><Items><Item>a</Item><Item>b</Item></Items></Order></r>"
+    assert run(one, item_path="Order")[0].record == {"Items": {"Item": "a"}}  # type: ignore[union-attr]
+    assert run(two, item_path="Order")[0].record == {"Items": {"Item": ["a", "b"]}}  # type: ignore[union-attr]
+    assert run(one, item_path="Order", force_list=["Item"])[0].record == {"Items": {"Item": ["a"]}}  # type: ignore[union-attr]
+    assert run(two, item_path="Order", force_list=["Item"])[0].record == {"Items": {"Item": ["a", "b"]}}  # type: ignore[union-attr]
+    prefixed = b'<r xmlns:s="urn:s"><Order><s:Item>a</s:Item></Order></r>'
+    assert run(prefixed, item_path="Order", force_list=["s:Item"])[0].record == {"s:Item": ["a"]}  # type: ignore[union-attr]
+    assert run(prefixed, item_path="Order", force_list=["Item"], namespaces="strip")[0].record == {"Item": ["a"]}  # type: ignore[union-attr]

@@ -1,0 +1,37 @@
+"""How fluentsync connects to remote file stores (S3 and SFTP), shared by file sources and file sinks.
+
+Sources (:mod:`fluentsync.connectors.sources`) read partners' files and sinks
+(:mod:`fluentsync.connectors.filesinks`) write exports, but both reach the same kinds of server the same
+way. Keeping that in one place means one set of connection settings in the pipeline file (same field
+names, same defaults, secrets as :class:`~pydantic.SecretStr`) and one client set-up (retries,
+addressing style, host-key checking), so a fix to either reaches both directions.
+
+- :mod:`.settings` — the pydantic connection blocks :class:`S3Connection` and :class:`SftpConnection`
+  that source and sink configs extend.
+- :mod:`.s3` — :class:`S3Client`, an aiobotocore client opened at first use and closed once.
+- :mod:`.sftp` — asyncssh connect options, connecting with failures named, and replacing a file.
+
+Nothing here imports aiobotocore or asyncssh until a connection is actually made.
+"""
+
+from fluentsync.connectors.remote.s3 import S3Client
+from fluentsync.connectors.remote.settings import S3Connection, SftpConnection, reveal
+from fluentsync.connectors.remote.sftp import (
+    SftpConnectError,
+    connect_options,
+    connect_sftp,
+    normalize_host,
+    replace,
+)
+
+__all__ = [
+    "S3Client",
+    "S3Connection",
+    "SftpConnectError",
+    "SftpConnection",
+    "connect_options",
+    "connect_sftp",
+    "normalize_host",
+    "replace",
+    "reveal",
+]

@@ -1,0 +1,72 @@
+"""One aiobotocore S3 client per source or destination, opened at first use and closed once.
+
+The S3 source and the S3 destination talk to buckets the same way: explicit credentials or botocore's
+usual chain (environment, profile), path-style addressing for S3-compatible stores that need it, and
+botocore's *standard* retry mode with a bounded number of attempts. Building that client in one place
+keeps the two directions from drifting apart.
+
+aiobotocore is imported only when a client is built, so importing a module that merely *may* use S3
+stays cheap. Credentials live only in the client arguments; this object's repr never shows them.
+"""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from typing import Any
+
+__all__ = ["S3Client"]
+
+
+class S3Client:
+    """Holds the settings of an aiobotocore S3 client and opens it lazily (:meth:`get`)."""
+
+    def __init__(
+        self,
+        *,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        path_style: bool = False,
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
+        session_token: str | None = None,
+        profile: str | None = None,
+        max_attempts: int = 3,
+    ) -> None:
+        from aiobotocore.config import AioConfig
+
+        self._args: dict[str, Any] = {
+            "endpoint_url": endpoint_url,
+            "region_name": region,
+            "aws_access_key_id": access_key_id,
+            "aws_secret_access_key": secret_access_key,
+            "aws_session_token": session_token,
+            "config": AioConfig(
+                s3={"addressing_style": "path" if path_style else "auto"},
+                retries={"max_attempts": max_attempts, "mode": "standard"},
+            ),
+        }
+        self._profile = profile
+        self._stack: AsyncExitStack | None = None
+        self._client: Any = None
+
+    async def get(self) -> Any:
+        """The open client; the first call creates it (a session with the profile, if one is set)."""
+        if self._client is None:
+            from aiobotocore.session import get_session
+
+            session = get_session()
+            if self._profile:
+                session.set_config_variable("profile", self._profile)
+            self._stack = AsyncExitStack()
+            self._client = await self._stack.enter_async_context(session.create_client("s3", **self._args))
+        return self._client
+
+    async def close(self) -> None:
+        """Close the client if it was opened; the next :meth:`get` opens a new one."""
+        if self._stack is not None:
+            await self._stack.aclose()
+        self._stack, self._client = None, None
+
+    def __repr__(self) -> str:
+        endpoint = self._args["endpoint_url"] or "aws"
+        return f"S3Client({endpoint}, open={self._client is not None})"
