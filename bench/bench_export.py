@@ -12,6 +12,7 @@ every 20 ms). Memory is flat when the peak does not grow with the number of node
 
     python bench/bench_export.py            # inventory positions 50k, orders 20k; jsonl, csv, parquet
     python bench/bench_export.py --quick    # 20k positions, 5k orders
+    python bench/bench_export.py --products 20000 --entities inventory_positions --formats jsonl   # 1M nodes
 """
 
 from __future__ import annotations
@@ -87,8 +88,9 @@ async def main(args: argparse.Namespace) -> None:
             plan = [("inventory_positions", {"orders": 0, "products": 400, "locations": 50}),
                     ("orders", {"orders": 5000})]
         else:
-            plan = [("inventory_positions", {"orders": 0, "products": 1000, "locations": 50}),
-                    ("orders", {"orders": 20000})]
+            plan = [("inventory_positions", {"orders": 0, "products": args.products, "locations": 50}),
+                    ("orders", {"orders": args.orders})]
+        plan = [(entity, seed) for entity, seed in plan if entity in args.entities]
         print(f"{os.cpu_count()} CPUs shared by this process, the sandbox and the broker; page size 250")
         print(f"{'entity':22}{'format':9}{'nodes':>9}{'seconds':>9}{'nodes/s':>10}{'CPU us/node':>13}"
               f"{'nodes/CPU-s':>13}{'peak RSS MB':>13}")
@@ -111,4 +113,9 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true", help="smaller datasets")
     parser.add_argument("--formats", nargs="+", default=["jsonl", "csv", "parquet"],
                         choices=["csv", "json", "jsonl", "xml", "parquet"])
+    parser.add_argument("--products", type=int, default=1000,
+                        help="products seeded; inventory positions = products x 50 locations (20000: 1M nodes)")
+    parser.add_argument("--orders", type=int, default=20000, help="orders seeded")
+    parser.add_argument("--entities", nargs="+", default=["inventory_positions", "orders"],
+                        choices=["inventory_positions", "orders"])
     asyncio.run(main(parser.parse_args()))

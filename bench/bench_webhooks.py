@@ -156,7 +156,10 @@ async def run(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
                     await asyncio.sleep(0.2)
                 else:
                     raise RuntimeError(f"the worker did not start; see {tmp / 'worker.log'}")
-                await load(client, "warmup", 20, 2)  # first requests pay for connections and the Fluent token
+                # Warm-up: connections, the Fluent token, and a worker that has joined its group and
+                # processes (with a standalone receiver, /health answering says nothing about the worker).
+                warmup = await load(client, "warmup", 20, 2)
+                await wait_events(admin, set(warmup["sent"]), timeout=120)
                 for name, rate in (("baseline", args.baseline_rate), ("goal", args.rate)):
                     pids = [worker.pid] + ([receiver.pid] if receiver is not None else [])
                     cpu0 = sum(cpu_seconds(pid) for pid in pids)

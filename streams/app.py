@@ -46,6 +46,9 @@ class FaustOptions:
     rebalance_timeout: float | None = 6.0
     heartbeat_interval: float | None = 1.0
     commit_interval: float = 1.0
+    #: How long a fetch may wait at the broker for data (ms): the latency each agent hop can add when
+    #: traffic is light; lower costs more idle fetches. See ``faust_transport.FETCH_MAX_WAIT_MS``.
+    fetch_max_wait_ms: int = 20
     extra: tuple[tuple[str, Any], ...] = ()
 
 
@@ -77,4 +80,6 @@ def create_app(app_id: str, options: FaustOptions, **kwargs: Any) -> faust.App:
         settings["broker_heartbeat_interval"] = options.heartbeat_interval
     settings.update(dict(options.extra))
     settings.update(kwargs)
-    return faust.App(app_id, **settings)
+    app = faust.App(app_id, **settings)
+    app.fluentsync_fetch_max_wait_ms = options.fetch_max_wait_ms  # type: ignore[attr-defined]  # read by the transport
+    return app

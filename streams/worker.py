@@ -75,7 +75,8 @@ def build_app(config: PipelineConfig, bootstrap: str, *, data_dir: Path, embedde
         FaustOptions(bootstrap=bootstrap, embedded=embedded, partitions=config.kafka.partitions,
                      data_dir=data_dir, web_enabled=web_port is not None, web_port=web_port or 6066,
                      session_timeout=6.0 if embedded else None, rebalance_timeout=6.0 if embedded else None,
-                     heartbeat_interval=1.0 if embedded else None),
+                     heartbeat_interval=1.0 if embedded else None,
+                     fetch_max_wait_ms=config.kafka.fetch_max_wait_ms),
         producer_partitioner=KeyPartitioner(config.kafka.partitioning),
         stream_processing_timeout=3600.0,  # one event can be a whole file
         **overrides,

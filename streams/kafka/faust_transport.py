@@ -8,8 +8,10 @@ high watermark instead. It is selected by the broker URL scheme ``fluentsync-emb
 :func:`fluentsync.streams.app.create_app` uses for the embedded broker.
 
 Both transports (``fluentsync-embedded://`` and ``fluentsync-kafka://``, the latter for real Kafka)
-also close a race between Faust and aiokafka that silently drops the first records of stream partitions
-after a rebalance (see :class:`_SafeFetchThread`).
+also close two races between Faust and aiokafka after a rebalance: one silently dropped the first
+records of stream partitions, the other processed records twice when a fetch was answered while
+recovery sought to the committed offsets (see :class:`_SafeFetchThread`); and they shorten Faust's
+fetch wait (:data:`FETCH_MAX_WAIT_MS`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import IllegalStateError
 from faust.transport.drivers import TRANSPORTS
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
@@ -27,10 +30,11 @@ from fluentsync.streams.kafka.offsets import probe_high_watermarks
 __all__ = ["KAFKA_SCHEME", "SCHEME", "KafkaTransport", "Transport", "register"]
 
 #: Faust asks for 1500 ms. Measured with webhooks on the embedded broker: each agent hop added 200-700
-#: ms with 1500 ms and a few ms with 100 ms (a plain aiokafka consumer sees no such delay, so the likely
-#: cause is a partition Faust resumed while a fetch request without it was pending). The cost is one
-#: fetch every 100 ms per broker connection when idle.
-FETCH_MAX_WAIT_MS = 100
+#: ms with 1500 ms, ~50 ms with 100 ms and a few ms with 20 ms (a plain aiokafka consumer sees no such
+#: delay, so the likely cause is a partition Faust resumed while a fetch request without it was
+#: pending). The cost is idle fetches: about 5 % of a core per worker at 20 ms. The pipeline file's
+#: ``kafka.fetch_max_wait_ms`` overrides it (through ``FaustOptions``).
+FETCH_MAX_WAIT_MS = 20
 
 SCHEME = "fluentsync-embedded"
 KAFKA_SCHEME = "fluentsync-kafka"
@@ -49,6 +53,10 @@ class _SafeFetchThread(faust_aiokafka.AIOKafkaConsumerThread):
     first record batch of each partition until its next restart.
     """
 
+    _seeks = 0  #: seeks to committed offsets started or finished (fetch and seek share the thread's loop)
+    _seeking = False
+    _short_wait_ms = FETCH_MAX_WAIT_MS
+
     async def _fetch_records(
         self,
         consumer: AIOKafkaConsumer,
@@ -61,24 +69,73 @@ class _SafeFetchThread(faust_aiokafka.AIOKafkaConsumerThread):
             active_partitions = set(active_partitions)
             if not active_partitions:
                 return {}
-        return await super()._fetch_records(consumer, active_partitions, timeout=timeout,
-                                            max_records=max_records)
+        seeks = self._seeks
+        records = await super()._fetch_records(consumer, active_partitions, timeout=timeout,
+                                               max_records=max_records)
+        if records and (self._seeking or self._seeks != seeks):
+            await self._rewind(consumer, records)
+            return {}
+        return records
+
+    async def _rewind(self, consumer: AIOKafkaConsumer, records: Mapping[Any, Any]) -> None:
+        """Records fetched while a seek ran are not handed out: they may come from before the seek.
+
+        Faust resumes stream partitions and seeks them to the committed offsets at the end of recovery;
+        a fetch answered in between (likely with a short fetch wait) handed the agents records that the
+        seek then rewound past, so they were processed twice (seen: a table counted a restart's new
+        events twice). Each such partition is positioned at the earlier of its current position (the
+        seek's target) and its first undelivered record, so nothing is skipped either.
+        """
+        for tp, messages in records.items():
+            if not messages:
+                continue
+            try:
+                position = await consumer.position(tp)
+            except IllegalStateError:  # no longer assigned: its new owner starts from the commit
+                continue
+            first = messages[0].offset
+            if first < position:
+                consumer.seek(tp, first)
 
     def _create_worker_consumer(self, transport: Any) -> AIOKafkaConsumer:
-        """Faust's consumer, with a short fetch wait (see :data:`FETCH_MAX_WAIT_MS`)."""
+        """Faust's consumer; its fetch wait becomes short once recovery is over (see :meth:`_fetch_wait`)."""
         consumer = super()._create_worker_consumer(transport)
-        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS
+        app = self.consumer.app  # Faust hard-codes 1500 ms; the app carries the configured value
+        self._short_wait_ms = int(getattr(app, "fluentsync_fetch_max_wait_ms", FETCH_MAX_WAIT_MS))
         return consumer
+
+    def _fetch_wait(self, consumer: AIOKafkaConsumer, ms: int) -> None:
+        """Set the fetch wait of the running consumer (its fetcher reads it for every request).
+
+        Short waits are for steady state only. During recovery (from an assignment until the seek to
+        the committed offsets) Faust's own 1500 ms is kept: with short waits, stream records fetched
+        during recovery reached the agents and were processed again after the seek (a restarted worker
+        counted its first events twice about half the time; never with 1500 ms).
+        """
+        fetcher = getattr(consumer, "_fetcher", None)
+        if fetcher is not None:
+            fetcher._fetch_max_wait_ms = ms
+
+    async def on_partitions_assigned(self, assigned: Any, generation_id: int = 0) -> None:
+        self._fetch_wait(self._ensure_consumer(), 1500)
+        await super().on_partitions_assigned(assigned, generation_id)
 
     async def seek_to_committed(self) -> Mapping[TP, int]:
         return cast(Mapping[TP, int], await self.call_thread(self._seek_to_committed))
 
     async def _seek_to_committed(self) -> Mapping[TP, int]:
         consumer = self._ensure_consumer()
-        committed = cast(Mapping[TP, int], await consumer.seek_to_committed())
-        for tp, offset in committed.items():
-            if offset == 0 and tp in consumer.assignment():  # aiokafka skips it: seek to 0 ourselves
-                consumer.seek(tp, 0)
+        self._seeks += 1  # a fetch in flight now must not deliver (see _rewind)
+        self._seeking = True
+        try:
+            committed = cast(Mapping[TP, int], await consumer.seek_to_committed())
+            for tp, offset in committed.items():
+                if offset == 0 and tp in consumer.assignment():  # aiokafka skips it: seek to 0 ourselves
+                    consumer.seek(tp, 0)
+        finally:
+            self._seeking = False
+            self._seeks += 1
+        self._fetch_wait(consumer, self._short_wait_ms)  # recovery is over: steady state
         return committed
 
 
