@@ -9,6 +9,7 @@ import click
 
 from fluentsync.connectors.webhooks.settings import WebhookSourceConfig
 from fluentsync.streams.config import ConfigError, GraphQLTargetConfig, WorkflowConfig, load_pipeline
+from fluentsync.streams.exports.config import resolve_source
 
 __all__ = ["config"]
 
@@ -46,6 +47,15 @@ def check(path: Path) -> None:
         if isinstance(source, WebhookSourceConfig) and source.deliver == "fluent_events":
             target = f"topic {pipeline.kafka.topic_prefix}{source.outbound_topic}"
         click.echo(f"  {name}: {source.type} {where} -> {workflow.format.type}, key {workflow.key} -> {target}")
+    prefix = kafka.topic_prefix
+    for name, extraction in pipeline.extractions.items():
+        what = extraction.entity or str(extraction.query)
+        when = f"schedule {extraction.schedule!r} (UTC)" if extraction.schedule else "on demand"
+        click.echo(f"  extraction {name}: {what}, {when} -> topic {extraction.topic_name(name, prefix)}")
+    for name, sink in pipeline.sinks.items():
+        topic = resolve_source(name, sink, pipeline).topic
+        click.echo(f"  sink {name}: topic {topic} -> {sink.format.type} files on {sink.destination.type} "
+                   f"({sink.path})")
 
 
 def mapping_problems(workflow: WorkflowConfig) -> list[str]:

@@ -113,3 +113,19 @@ def test_sftp_host_key_checking_without_known_hosts_is_refused() -> None:
         parse_pipeline(document)
     source["host_key_checking"] = False  # explicit opt-out: trusted networks and tests
     assert parse_pipeline(document).workflows["w"].source.host_key_checking is False  # type: ignore[union-attr]
+
+
+def test_config_check_lists_extractions_and_sinks(tmp_path: Path) -> None:
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(
+        "kafka: {bootstrap: embedded, topic_prefix: 'prod.'}\n"
+        "extractions:\n  orders: {entity: orders, schedule: '*/15 * * * *'}\n  stock: {entity: products}\n"
+        "sinks:\n  orders-csv:\n    extraction: orders\n    path: 'orders/{yyyy}/orders-{run}-{part}.{ext}'\n"
+        "    format: {type: csv}\n    rolling: {max_records: 1000}\n"
+        f"    destination: {{type: local, root: '{tmp_path}'}}\n"
+    )
+    result = CliRunner().invoke(main, ["config", "check", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "extraction orders: orders, schedule '*/15 * * * *' (UTC) -> topic prod.outbound.orders" in result.output
+    assert "extraction stock: products, on demand -> topic prod.outbound.stock" in result.output
+    assert "sink orders-csv: topic prod.outbound.orders -> csv files on local" in result.output
