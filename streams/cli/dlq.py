@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 
 import click
 
-from fluentsync.streams.config import ConfigError, PipelineConfig, load_pipeline
+from fluentsync.streams.cli.common import broker_or_exit, pipeline_or_exit
+from fluentsync.streams.config import PipelineConfig
 
 __all__ = ["dlq"]
 
@@ -44,13 +45,8 @@ def dlq() -> None:
 
 
 def _load(config_path: Path, bootstrap: str | None, workflow: str) -> tuple[PipelineConfig, str]:
-    from fluentsync.streams.operations.connect import BootstrapError, resolve_bootstrap
-
-    try:
-        config = load_pipeline(config_path)
-        address = resolve_bootstrap(config, bootstrap)
-    except (ConfigError, BootstrapError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    config = pipeline_or_exit(config_path)
+    address = broker_or_exit(config, bootstrap)
     if workflow not in config.workflows:
         raise click.ClickException(f"unknown workflow {workflow!r} (the pipeline has: {', '.join(config.workflows)})")
     return config, address

@@ -19,7 +19,8 @@ from typing import Any
 
 import click
 
-from fluentsync.streams.config import ConfigError, PipelineConfig, load_pipeline
+from fluentsync.streams.cli.common import broker_or_exit, pipeline_or_exit
+from fluentsync.streams.config import PipelineConfig
 
 __all__ = ["extract", "runs"]
 
@@ -32,15 +33,8 @@ _BOOTSTRAP = click.option("--bootstrap", "-b", default=None,
 
 
 def _load(config_path: Path, bootstrap: str | None) -> tuple[PipelineConfig, str]:
-    try:
-        config = load_pipeline(config_path)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
-    bootstrap = bootstrap or config.kafka.bootstrap
-    if bootstrap == "embedded":
-        raise click.ClickException("the pipeline uses an embedded broker: pass --bootstrap HOST:PORT "
-                                   "(the worker prints it when it starts)")
-    return config, bootstrap
+    config = pipeline_or_exit(config_path)
+    return config, broker_or_exit(config, bootstrap)
 
 
 def _when(text: str | None, option: str) -> datetime | None:

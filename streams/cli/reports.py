@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from fluentsync.streams.config import ConfigError, load_pipeline
+from fluentsync.streams.cli.common import broker_or_exit, pipeline_or_exit
 
 __all__ = ["read_reports", "reports"]
 
@@ -43,16 +43,10 @@ async def read_reports(bootstrap: str, topics: list[str], timeout: float = 2.0) 
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
 def reports(config_path: Path, bootstrap: str | None, workflows: tuple[str, ...], last: int, as_json: bool) -> None:
     """Show run reports: records by outcome, Fluent jobs and batches, throughput and first errors."""
-    try:
-        config = load_pipeline(config_path)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
+    config = pipeline_or_exit(config_path)
     from fluentsync.streams.kafka.names import WorkflowTopics
 
-    bootstrap = bootstrap or config.kafka.bootstrap
-    if bootstrap == "embedded":
-        raise click.ClickException("the pipeline uses an embedded broker: pass --bootstrap HOST:PORT "
-                                   "(the worker prints it when it starts)")
+    bootstrap = broker_or_exit(config, bootstrap)
     names = list(workflows) or list(config.workflows)
     unknown = [w for w in names if w not in config.workflows]
     if unknown:

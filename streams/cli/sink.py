@@ -15,7 +15,8 @@ from pathlib import Path
 
 import click
 
-from fluentsync.streams.config import ConfigError, PipelineConfig, load_pipeline
+from fluentsync.streams.cli.common import broker_or_exit, pipeline_or_exit
+from fluentsync.streams.config import PipelineConfig
 
 __all__ = ["sink"]
 
@@ -66,15 +67,8 @@ async def serve(config: PipelineConfig, name: str, bootstrap: str) -> None:
               help="Broker (default: the pipeline's; required when it says 'embedded').")
 def sink(name: str, config_path: Path, bootstrap: str | None) -> None:
     """Write outbound topic records into files: sink NAME of the pipeline's `sinks:` section."""
-    try:
-        config = load_pipeline(config_path)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
+    config = pipeline_or_exit(config_path)
     if name not in config.sinks:
         known = ", ".join(sorted(config.sinks)) or "none"
         raise click.ClickException(f"unknown sink {name!r} (configured: {known})")
-    bootstrap = bootstrap or config.kafka.bootstrap
-    if bootstrap == "embedded":
-        raise click.ClickException("the pipeline uses an embedded broker: pass --bootstrap HOST:PORT "
-                                   "(the worker prints it when it starts)")
-    asyncio.run(serve(config, name, bootstrap))
+    asyncio.run(serve(config, name, broker_or_exit(config, bootstrap)))

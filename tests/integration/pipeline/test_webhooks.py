@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -51,14 +52,8 @@ async def wait_ready(client: httpx.AsyncClient, timeout: float = 60) -> None:
                 return
         except httpx.TransportError:
             pass
-        await _sleep(0.2)
+        await asyncio.sleep(0.2)
     raise AssertionError("the worker's webhook receiver did not start")
-
-
-async def _sleep(seconds: float) -> None:
-    import asyncio
-
-    await asyncio.sleep(seconds)
 
 
 async def cancel_events(admin: Admin, ref: str) -> list[dict[str, Any]]:

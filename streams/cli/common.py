@@ -1,0 +1,28 @@
+"""What several commands share: loading the pipeline file and finding the broker, as click errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from fluentsync.streams.config import ConfigError, PipelineConfig, load_pipeline
+from fluentsync.streams.operations.connect import BootstrapError, resolve_bootstrap
+
+__all__ = ["broker_or_exit", "pipeline_or_exit"]
+
+
+def pipeline_or_exit(config_path: Path) -> PipelineConfig:
+    """The validated pipeline file; its problems end the command with their paths."""
+    try:
+        return load_pipeline(config_path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def broker_or_exit(config: PipelineConfig, bootstrap: str | None) -> str:
+    """``--bootstrap``, else the pipeline's broker; an embedded one cannot be reached from outside."""
+    try:
+        return resolve_bootstrap(config, bootstrap)
+    except BootstrapError as exc:
+        raise click.ClickException(str(exc)) from exc
