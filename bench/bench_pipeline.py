@@ -269,7 +269,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             await ensure_topics(broker.bootstrap, [TopicSpec(name, args.partitions)
                                                    for t in topics.values() for name in t.all()])
 
-            command = [sys.executable, "-m", "fluentsync", "worker", "--config", str(config),
+            command = [sys.executable, "-m", "fluentsync", "worker", "--web-port", "0", "--config", str(config),
                        "--data-dir", str(tmp / "data"), "-l", args.worker_loglevel]
             if args.profile:
                 command = [shutil.which("py-spy") or "py-spy", "record", "--nonblocking", "--rate", "250",

@@ -141,7 +141,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
             }))
             await ensure_topics(broker.bootstrap, workflow_topic_specs(load_pipeline(config)))
             worker = subprocess.Popen([sys.executable, "-m", "fluentsync", "worker", "-c", str(config),  # noqa: ASYNC220
-                                       "--data-dir", str(tmp / "data"), "-l", "warning"], cwd=REPO,
+                                       "--web-port", "0", "--data-dir", str(tmp / "data"), "-l", "warning"], cwd=REPO,
                                       stdout=open(tmp / "worker.log", "wb"), stderr=subprocess.STDOUT)  # noqa: ASYNC230, SIM115
             if args.standalone_receiver:  # receivers and workers as separate processes
                 receiver = subprocess.Popen([sys.executable, "-m", "fluentsync", "webhooks", "-c", str(config)],  # noqa: ASYNC220

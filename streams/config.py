@@ -42,6 +42,7 @@ from fluentsync.connectors.webhooks.settings import WebhookServerConfig, Webhook
 from fluentsync.streams.exports.config import Sinks
 from fluentsync.streams.extraction.config import Extractions, resolve_query_paths
 from fluentsync.streams.kafka.names import validate_workflow_id
+from fluentsync.streams.observability.web import OpsConfig
 from fluentsync.streams.sinks.events import EventSinkSettings
 from fluentsync.streams.sinks.mutations import MutationSinkSettings
 from fluentsync.streams.sinks.status import StatusPollSettings
@@ -309,6 +310,7 @@ class PipelineConfig(_Model):
     extractions: Extractions = Field(default_factory=dict)  #: see fluentsync.streams.extraction.config
     sinks: Sinks = Field(default_factory=dict)  #: outbound topics into files; see fluentsync.streams.exports.config
     webhooks: WebhookServerConfig = WebhookServerConfig()  #: where the webhook receiver listens
+    ops: OpsConfig = OpsConfig()  #: the worker's health, metrics and status endpoints
 
     @field_validator("workflows")
     @classmethod

@@ -201,7 +201,7 @@ async def _run_worker(bootstrap: str, root: Path, config_path: Path, files: dict
     log = root / "worker.log"
     with log.open("ab") as out:
         worker = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "fluentsync", "worker", "--config", str(config_path),
+            sys.executable, "-m", "fluentsync", "worker", "--web-port", "0", "--config", str(config_path),
             "--data-dir", str(root / "worker-data"), "-l", "warning",
             stdout=out, stderr=asyncio.subprocess.STDOUT, env={**os.environ},
         )

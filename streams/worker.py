@@ -30,6 +30,7 @@ from fluentsync.streams.kafka.broker import EmbeddedBroker, is_embedded_broker
 from fluentsync.streams.kafka.names import WorkflowTopics
 from fluentsync.streams.kafka.partitioning import KeyPartitioner
 from fluentsync.streams.kafka.topics import TopicSpec, ensure_topics
+from fluentsync.streams.observability.web import OpsWeb, ops_service
 
 __all__ = ["Worker", "build_app", "prepare", "run", "tune_gc", "workflow_topic_specs"]
 
@@ -56,6 +57,7 @@ class Worker:
     webhooks: dict[str, webhooks.WebhooksRuntime] = field(default_factory=dict)
     receiver: WebhookReceiver | None = None  #: serves every webhook workflow (None: there are none)
     extractions: extraction_agent.ExtractionsRuntime | None = None  #: None: no extractions configured
+    ops: OpsWeb | None = None  #: health/metrics/status endpoints (None: not served)
 
 
 def fluent_client(config: PipelineConfig) -> FluentClient:
@@ -69,11 +71,12 @@ def build_app(config: PipelineConfig, bootstrap: str, *, data_dir: Path, embedde
     """The Faust app for a pipeline, its agents attached (topics must exist: see :func:`prepare`).
 
     With webhook workflows the receiver starts with the app on ``webhook_port`` (default: the
-    pipeline's ``webhooks.port``; 0 picks a free port, see ``worker.receiver.port``)."""
+    pipeline's ``webhooks.port``; 0 picks a free port, see ``worker.receiver.port``). ``web_port`` serves
+    the ops endpoints (:mod:`fluentsync.streams.observability`; None: not served, 0: a free port)."""
     app = create_app(
         config.kafka.app_id,
         FaustOptions(bootstrap=bootstrap, embedded=embedded, partitions=config.kafka.partitions,
-                     data_dir=data_dir, web_enabled=web_port is not None, web_port=web_port or 6066,
+                     data_dir=data_dir,
                      session_timeout=6.0 if embedded else None, rebalance_timeout=6.0 if embedded else None,
                      heartbeat_interval=1.0 if embedded else None,
                      fetch_max_wait_ms=config.kafka.fetch_max_wait_ms),
@@ -82,6 +85,8 @@ def build_app(config: PipelineConfig, bootstrap: str, *, data_dir: Path, embedde
         **overrides,
     )
     worker = Worker(app, config, client)
+    if web_port is not None:
+        worker.ops = OpsWeb(config.ops.host, web_port)
     for name, workflow in config.workflows.items():
         topics = WorkflowTopics.of(name, config.kafka.topic_prefix)
         runtime = worker.files[name] = files.register(app, name, workflow, config.kafka)
@@ -107,6 +112,8 @@ def build_app(config: PipelineConfig, bootstrap: str, *, data_dir: Path, embedde
         worker.extractions = extraction_agent.register(app, config, bootstrap, worker.client)
     if config.sinks:  # outbound topics into files (fluentsync.streams.exports)
         app.service(sink_service(config, bootstrap, embedded=embedded))
+    if worker.ops is not None:  # last: every module above has mounted its routes
+        app.service(ops_service(worker.ops))
     return worker
 
 
@@ -144,6 +151,8 @@ def run(config: PipelineConfig, *, data_dir: Path, loglevel: str = "info", web_p
         print(f"embedded broker: {bootstrap}", flush=True)
     try:
         embedded = asyncio.run(prepare(config, bootstrap))
+        if web_port is None:
+            web_port = config.ops.port
         worker = build_app(config, bootstrap, data_dir=data_dir, embedded=embedded, web_port=web_port,
                            webhook_port=webhook_port)
         tune_gc()

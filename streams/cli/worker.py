@@ -18,7 +18,8 @@ __all__ = ["worker"]
               help="Local table state (RocksDB); can be rebuilt from Kafka changelogs.")
 @click.option("--loglevel", "-l", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
-@click.option("--web-port", type=int, default=None, help="Serve Faust's web views on this port (off by default).")
+@click.option("--web-port", type=int, default=None, help="Port of the ops endpoints /health, /metrics, /status "
+              "(default: the pipeline's ops.port, 6066; 0: a free port).")
 @click.option("--webhook-port", type=int, default=None,
               help="Port of the webhook receiver (default: the pipeline's webhooks.port); only with webhook workflows.")
 def worker(config_path: Path, data_dir: Path, loglevel: str, web_port: int | None, webhook_port: int | None) -> None:

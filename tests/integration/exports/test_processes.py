@@ -55,7 +55,7 @@ async def test_the_worker_runs_the_sinks(env: Env, tmp_path: Path) -> None:
     pipeline = _write(env, tmp_path, root)
     config = parse_pipeline(yaml.safe_load(pipeline.read_text()))
     await env.prepare(config)
-    with background_process([sys.executable, "-m", "fluentsync", "worker", "-c", str(pipeline),
+    with background_process([sys.executable, "-m", "fluentsync", "worker", "--web-port", "0", "-c", str(pipeline),
                              "--data-dir", str(tmp_path / "data"), "-l", "warning"], tmp_path / "worker.log"):
         await env.extract(config)
         try:

@@ -55,7 +55,7 @@ async def test_a_worker_runs_a_triggered_extraction(env: Env, tmp_path: Path) ->
     pipeline = _pipeline(env, tmp_path)
     text = pipeline.read_text().replace("kafka:\n", f"kafka:\n  app_id: {env.prefix.strip('.')}\n")
     pipeline.write_text(text)
-    with background_process([sys.executable, "-m", "fluentsync", "worker", "-c", str(pipeline),
+    with background_process([sys.executable, "-m", "fluentsync", "worker", "--web-port", "0", "-c", str(pipeline),
                              "--data-dir", str(tmp_path / "data"), "-l", "warning"], tmp_path / "worker.log"):
         code, out = await _cli("extract", "orders", "-c", str(pipeline), "--trigger")
         assert code == 0, out

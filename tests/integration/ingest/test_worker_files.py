@@ -44,7 +44,7 @@ def csv_text(rows: int, bad: tuple[int, ...] = (), qty_offset: int = 0) -> str:
 @contextmanager
 def worker_process(config: Path, data_dir: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
     command = [sys.executable, "-m", "fluentsync", "worker", "--config", str(config), "--data-dir", str(data_dir),
-               "-l", "info"]
+               "--web-port", "0", "-l", "info"]
     with background_process(command, log) as proc:
         yield proc
 

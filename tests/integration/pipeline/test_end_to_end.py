@@ -91,7 +91,7 @@ async def test_files_reach_fluent_with_one_outcome_per_record(
             TopicTail(kafka_broker.bootstrap, topics.dlq) as dlq:
         with background_process([
             sys.executable, "-m", "fluentsync", "worker", "--config", str(config), "--data-dir", str(tmp_path / "data"),
-            "-l", "info",
+            "--web-port", "0", "-l", "info",
         ], tmp_path / "worker.log"):
             await files.until(lambda e: settled(e, "incoming/a.csv"), timeout=120)
             first = settled(files.items, "incoming/a.csv")[0]

@@ -82,7 +82,7 @@ class Pipeline:
     @contextmanager
     def worker(self) -> Iterator[Popen[bytes]]:
         with background_process([
-            sys.executable, "-m", "fluentsync", "worker", "--config", str(self.config),
+            sys.executable, "-m", "fluentsync", "worker", "--web-port", "0", "--config", str(self.config),
             "--data-dir", str(self.tmp_path / "data"), "-l", "info",
         ], self.tmp_path / "worker.log") as proc:
             yield proc
