@@ -72,8 +72,9 @@ async def test_graphql_mutation_target_with_per_alias_errors(
     async with TopicTail(kafka_broker.bootstrap, topics.files) as files, \
             TopicTail(kafka_broker.bootstrap, topics.dlq) as dlq:
         with background_process([sys.executable, "-m", "fluentsync", "worker", "--config", str(config),
-                                 "--data-dir", str(tmp_path / "data"), "-l", "info"], tmp_path / "worker.log"):
-            "--web-port", "0", await files.until(lambda e: settled(e, "incoming/customers.jsonl"), timeout=90)
+                                 "--data-dir", str(tmp_path / "data"), "-l", "info",
+                                 "--web-port", "0"], tmp_path / "worker.log"):
+            await files.until(lambda e: settled(e, "incoming/customers.jsonl"), timeout=90)
             done = settled(files.items, "incoming/customers.jsonl")[0]
             # The second record of ref 3 waits for the first (per-key order); the baseline moves only when
             # the whole record batch settles, so it is sent too and Fluent refuses it (duplicate ref).

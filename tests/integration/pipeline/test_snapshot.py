@@ -85,8 +85,9 @@ async def test_soft_delete_of_keys_missing_from_a_newer_snapshot(
 
     async with TopicTail(kafka_broker.bootstrap, topics.files) as files:
         with background_process([sys.executable, "-m", "fluentsync", "worker", "--config", str(config),
-                                 "--data-dir", str(tmp_path / "data"), "-l", "info"], tmp_path / "worker.log"):
-            "--web-port", "0", await files.until(lambda e: settled(e, "incoming/day1.csv"), timeout=90)
+                                 "--data-dir", str(tmp_path / "data"), "-l", "info",
+                                 "--web-port", "0"], tmp_path / "worker.log"):
+            await files.until(lambda e: settled(e, "incoming/day1.csv"), timeout=90)
             assert len(entities(await admin.batches())) == 10
 
             # Day 2 lacks S-3 and S-7 and changes nothing else: exactly two soft deletes.

@@ -158,8 +158,9 @@ async def test_xml_orders_and_gift_messages_become_mutations(
             TopicTail(kafka_broker.bootstrap, gift_topics.dlq) as gift_dlq, \
             httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
         with background_process([sys.executable, "-m", "fluentsync", "worker", "--config", str(config),
-                                 "--data-dir", str(tmp_path / "data"), "-l", "info"], tmp_path / "worker.log"):
-            "--web-port", "0", await wait_ready(client)
+                                 "--data-dir", str(tmp_path / "data"), "-l", "info",
+                                 "--web-port", "0"], tmp_path / "worker.log"):
+            await wait_ready(client)
             unauthorised = await client.post("/shop/orders", content=order_xml(f"{prefix}-X", [("1", "S", 1, "1")]),
                                              headers={"content-type": "application/xml"})
             assert unauthorised.status_code == 401

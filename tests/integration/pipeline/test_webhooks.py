@@ -97,8 +97,9 @@ async def test_webhooks_end_to_end(
             TopicTail(kafka_broker.bootstrap, topics.dlq) as dlq, \
             httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
         with background_process([sys.executable, "-m", "fluentsync", "worker", "--config", str(config),
-                                 "--data-dir", str(tmp_path / "data"), "-l", "info"], tmp_path / "worker.log"):
-            "--web-port", "0", await wait_ready(client)
+                                 "--data-dir", str(tmp_path / "data"), "-l", "info",
+                                 "--web-port", "0"], tmp_path / "worker.log"):
+            await wait_ready(client)
             body, headers = signed({"cancellationId": "c-1", "orderRef": "HD-WEB-1", "reason": "customer"})
             first = await client.post("/shop/cancellations", content=body, headers=headers)
             assert first.status_code == 200, first.text
