@@ -7,7 +7,10 @@ Framings (how a message says which schema wrote it):
   the fingerprint up in its :class:`~fluentsync.schemas.repository.SchemaRepository`.
 - **Confluent wire format**: ``00`` + a 4-byte big-endian schema id + the body. The id comes from a
   schema registry (:class:`SchemaRegistry`); this is what Kafka tooling around a Confluent-compatible
-  registry expects.
+  registry expects. A codec with this framing still *reads* single-object messages (the first byte
+  tells them apart), so a topic switched over mid-life stays readable. Which registry subject a schema
+  goes under depends on the topic (``encode(..., topic=...)``) and the subject strategy
+  (:mod:`fluentsync.schemas.registry`, which also configures the process-wide codec).
 
 Decoding always resolves the writer's schema against the reader's (the newest shipped schema of the
 same name unless told otherwise), so a field added with a default reads fine in both directions.
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import io
 import threading
+from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
 from fastavro import schemaless_reader, schemaless_writer
@@ -36,7 +40,9 @@ __all__ = [
     "InMemorySchemaRegistry",
     "SchemaRegistry",
     "SingleObjectFraming",
+    "SubjectNamer",
     "default_codec",
+    "record_name_subject",
 ]
 
 SINGLE_OBJECT_MAGIC: bytes = b"\xc3\x01"
@@ -100,7 +106,9 @@ class Framing(Protocol):
 
     name: str
 
-    def header(self, info: SchemaInfo) -> bytes: ...
+    def header(self, info: SchemaInfo, topic: str | None = None) -> bytes:
+        """The header for ``info``; ``topic`` (where the message goes) may decide the registry subject."""
+        ...
 
     def writer(self, data: bytes) -> tuple[SchemaInfo, int]:
         """The writer schema named by ``data``'s header, and where the body starts."""
@@ -115,7 +123,7 @@ class SingleObjectFraming:
     def __init__(self, repository: SchemaRepository) -> None:
         self.repository = repository
 
-    def header(self, info: SchemaInfo) -> bytes:
+    def header(self, info: SchemaInfo, topic: str | None = None) -> bytes:
         return SINGLE_OBJECT_MAGIC + info.fingerprint
 
     def writer(self, data: bytes) -> tuple[SchemaInfo, int]:
@@ -130,34 +138,50 @@ class SingleObjectFraming:
             raise AvroDecodeError(str(exc)) from None
 
 
-class ConfluentFraming:
-    """Confluent wire format: magic ``00`` + 4-byte big-endian registry id.
+#: The registry subject of a schema written to a topic (``None``: the caller did not say which topic).
+SubjectNamer = Callable[[SchemaInfo, str | None], str]
 
-    The subject is ``<schema full name>`` (the RecordNameStrategy), so one topic may carry several
-    record types and the same type on several topics shares one subject.
+
+def record_name_subject(info: SchemaInfo, topic: str | None) -> str:
+    """The RecordNameStrategy: the schema's full name, whatever the topic."""
+    return info.name
+
+
+class ConfluentFraming:
+    """Confluent wire format: magic ``00`` + 4-byte big-endian registry id; reads single-object too.
+
+    ``subject`` names the registry subject (default: the schema's full name, the RecordNameStrategy, so
+    one topic may carry several record types); :mod:`fluentsync.schemas.registry` has the topic-based
+    strategies. Ids are cached both ways for the life of the framing: after the first message of a
+    schema on a topic, writing and reading never ask the registry again.
     """
 
     name = "confluent"
 
-    def __init__(self, repository: SchemaRepository, registry: SchemaRegistry) -> None:
+    def __init__(self, repository: SchemaRepository, registry: SchemaRegistry,
+                 subject: SubjectNamer = record_name_subject) -> None:
         self.repository = repository
         self.registry = registry
-        self._ids: dict[bytes, int] = {}
+        self.subject = subject
+        self.single_object = SingleObjectFraming(repository)
+        self._ids: dict[tuple[str | None, bytes], int] = {}
         self._by_id: dict[int, SchemaInfo] = {}
 
-    def header(self, info: SchemaInfo) -> bytes:
-        schema_id = self._ids.get(info.fingerprint)
+    def header(self, info: SchemaInfo, topic: str | None = None) -> bytes:
+        schema_id = self._ids.get((topic, info.fingerprint))
         if schema_id is None:
-            schema_id = self.registry.register(info.name, info.to_json())
-            self._ids[info.fingerprint] = schema_id
-            self._by_id[schema_id] = info
+            schema_id = self.registry.register(self.subject(info, topic), info.to_json())
+            self._ids[(topic, info.fingerprint)] = schema_id
+            self._by_id.setdefault(schema_id, info)
         return CONFLUENT_MAGIC + schema_id.to_bytes(4, "big")
 
     def writer(self, data: bytes) -> tuple[SchemaInfo, int]:
+        if data[:2] == SINGLE_OBJECT_MAGIC:  # written before the switch to the registry, or by a process without it
+            return self.single_object.writer(data)
         if len(data) < 5 or data[:1] != CONFLUENT_MAGIC:
             raise AvroDecodeError(
-                f"not a Confluent-framed Avro message: expected magic 00 + 4-byte schema id,"
-                f" got {data[:5].hex() or 'empty input'} ({len(data)} bytes)"
+                f"not a Confluent-framed Avro message: expected magic 00 + 4-byte schema id"
+                f" (or single-object c301), got {data[:5].hex() or 'empty input'} ({len(data)} bytes)"
             )
         schema_id = int.from_bytes(data[1:5], "big")
         info = self._by_id.get(schema_id)
@@ -194,11 +218,14 @@ class AvroCodec:
         else:
             self.framing = framing
 
-    def encode(self, schema: str | SchemaInfo, datum: Any) -> bytes:
-        """Frame and encode ``datum`` with the named (or given) schema."""
+    def encode(self, schema: str | SchemaInfo, datum: Any, *, topic: str | None = None) -> bytes:
+        """Frame and encode ``datum`` with the named (or given) schema.
+
+        ``topic`` is where the message goes: with the Confluent framing it names the registry subject
+        (topic-based strategies need it); the single-object framing ignores it."""
         info = schema if isinstance(schema, SchemaInfo) else self.repository.get(schema)
         buffer = io.BytesIO()
-        buffer.write(self.framing.header(info))
+        buffer.write(self.framing.header(info, topic))
         try:
             schemaless_writer(buffer, info.parsed, datum)
         except Exception as exc:  # fastavro raises TypeError/ValueError/AttributeError/KeyError...
@@ -250,7 +277,11 @@ _default_lock = threading.Lock()
 
 
 def default_codec() -> AvroCodec:
-    """The process-wide codec over the shipped schemas, single-object framing (built on first use)."""
+    """The process-wide codec over the shipped schemas (built on first use).
+
+    Single-object framing unless :func:`fluentsync.schemas.registry.configure_codec` switched it to the
+    Confluent wire format: it changes this object's ``framing`` in place, so codecs taken before that
+    (agents, Faust serializers, tails) follow."""
     global _default
     with _default_lock:
         if _default is None:

@@ -39,6 +39,7 @@ from pydantic import (
 from fluentsync.connectors.parsers.options import JsonOptions, ParserOptions, XmlOptions
 from fluentsync.connectors.remote.settings import S3Connection, SftpConnection
 from fluentsync.connectors.webhooks.settings import WebhookServerConfig, WebhookSourceConfig
+from fluentsync.schemas.registry import SchemaRegistryConfig
 from fluentsync.streams.exports.config import Sinks
 from fluentsync.streams.extraction.config import Extractions, resolve_query_paths
 from fluentsync.streams.kafka.names import validate_workflow_id
@@ -91,6 +92,9 @@ class KafkaConfig(_Model):
     fetch_max_wait_ms: int = Field(default=20, ge=1, le=1500)
     """How long a worker's fetch may wait for data at the broker: the delay each agent hop can add when
     traffic is light (webhooks: 20 ms gives p50 ~20 ms end to end); higher saves idle fetches."""
+    schema_registry: SchemaRegistryConfig | None = None
+    """Write the Confluent wire format with ids from this registry (see fluentsync.schemas.registry);
+    None: Avro single-object encoding, no registry. With it, readers decode both framings."""
 
 
 class _Discovery(_Model):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import faust
 from fluentsync.connectors.fluent import FluentClient, FluentSettings
 from fluentsync.connectors.webhooks.receiver import WebhookReceiver
 from fluentsync.connectors.webhooks.settings import WebhookSourceConfig
+from fluentsync.schemas.wire import configure_codec, prepare_registry
 from fluentsync.streams.agents import files, jobs, ledger, records, webhooks
 from fluentsync.streams.agents.receiver import build_routes, faust_publish, receiver_service, webhook_topic_specs
 from fluentsync.streams.app import FaustOptions, create_app
@@ -30,6 +32,10 @@ from fluentsync.streams.kafka.broker import EmbeddedBroker, is_embedded_broker
 from fluentsync.streams.kafka.names import WorkflowTopics
 from fluentsync.streams.kafka.partitioning import KeyPartitioner
 from fluentsync.streams.kafka.topics import TopicSpec, ensure_topics
+from fluentsync.streams.observability.logs import LogFormat, configure_logging, register_secrets, secret_values
+from fluentsync.streams.observability.metrics import WorkerMetrics
+from fluentsync.streams.observability.metrics_web import install_metrics
+from fluentsync.streams.observability.status import mount_status
 from fluentsync.streams.observability.web import OpsWeb, ops_service
 
 __all__ = ["Worker", "build_app", "prepare", "run", "tune_gc", "workflow_topic_specs"]
@@ -58,6 +64,7 @@ class Worker:
     receiver: WebhookReceiver | None = None  #: serves every webhook workflow (None: there are none)
     extractions: extraction_agent.ExtractionsRuntime | None = None  #: None: no extractions configured
     ops: OpsWeb | None = None  #: health/metrics/status endpoints (None: not served)
+    metrics: WorkerMetrics | None = None  #: Prometheus metrics (``/metrics`` on ``ops``), set by build_app
 
 
 def fluent_client(config: PipelineConfig) -> FluentClient:
@@ -73,6 +80,7 @@ def build_app(config: PipelineConfig, bootstrap: str, *, data_dir: Path, embedde
     With webhook workflows the receiver starts with the app on ``webhook_port`` (default: the
     pipeline's ``webhooks.port``; 0 picks a free port, see ``worker.receiver.port``). ``web_port`` serves
     the ops endpoints (:mod:`fluentsync.streams.observability`; None: not served, 0: a free port)."""
+    configure_codec(config.kafka.schema_registry)  # the wire format every agent writes (Confluent or single-object)
     app = create_app(
         config.kafka.app_id,
         FaustOptions(bootstrap=bootstrap, embedded=embedded, partitions=config.kafka.partitions,
@@ -112,6 +120,9 @@ def build_app(config: PipelineConfig, bootstrap: str, *, data_dir: Path, embedde
         worker.extractions = extraction_agent.register(app, config, bootstrap, worker.client)
     if config.sinks:  # outbound topics into files (fluentsync.streams.exports)
         app.service(sink_service(config, bootstrap, embedded=embedded))
+    worker.metrics = install_metrics(worker, bootstrap)  # counts always; mounts /metrics when ops is served
+    if worker.ops is not None:  # GET /status (fluentsync.streams.observability.status)
+        mount_status(worker, bootstrap)
     if worker.ops is not None:  # last: every module above has mounted its routes
         app.service(ops_service(worker.ops))
     return worker
@@ -123,6 +134,9 @@ async def prepare(config: PipelineConfig, bootstrap: str) -> bool:
     Returns whether the broker needs the embedded-broker workarounds.
     """
     await ensure_topics(bootstrap, workflow_topic_specs(config))
+    if config.kafka.schema_registry is not None:  # a wrong URL, credentials or schema stop the worker here
+        topics = [WorkflowTopics.of(name, config.kafka.topic_prefix) for name in config.workflows]
+        await asyncio.to_thread(prepare_registry, config.kafka.schema_registry, topics)
     if config.kafka.compat == "auto":
         return config.kafka.bootstrap == "embedded" or await is_embedded_broker(bootstrap)
     return config.kafka.compat == "embedded"
@@ -140,8 +154,13 @@ def tune_gc() -> None:
 
 
 def run(config: PipelineConfig, *, data_dir: Path, loglevel: str = "info", web_port: int | None = None,
-        webhook_port: int | None = None) -> None:
-    """Run a worker in the foreground until it is stopped (blocking)."""
+        webhook_port: int | None = None, log_format: LogFormat = "text") -> None:
+    """Run a worker in the foreground until it is stopped (blocking).
+
+    Logging (:mod:`fluentsync.streams.observability.logs`) is set up before anything else, and Faust
+    re-applies the same configuration when it starts, so every line has the chosen format."""
+    logging_config = configure_logging(log_format, loglevel)
+    register_secrets(*secret_values(config))  # redacted wherever they would appear in a log line
     broker: EmbeddedBroker | None = None
     bootstrap = config.kafka.bootstrap
     if bootstrap == "embedded":
@@ -156,7 +175,11 @@ def run(config: PipelineConfig, *, data_dir: Path, loglevel: str = "info", web_p
         worker = build_app(config, bootstrap, data_dir=data_dir, embedded=embedded, web_port=web_port,
                            webhook_port=webhook_port)
         tune_gc()
-        faust.Worker(worker.app, loglevel=loglevel).execute_from_commandline()
+        faust_worker = faust.Worker(worker.app, loglevel=loglevel, logging_config=logging_config,
+                                    stdout=sys.stdout, stderr=sys.stderr)
+        if log_format == "json":
+            faust_worker.spinner = None  # writes straight to the terminal; "Ready" is logged instead
+        faust_worker.execute_from_commandline()
     finally:
         if broker is not None:
             broker.stop_sync()

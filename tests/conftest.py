@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures.sandbox_admin",
     "tests.fixtures.s3",
     "tests.fixtures.sftp",
+    "tests.fixtures.registry",
 ]

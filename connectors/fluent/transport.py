@@ -28,19 +28,31 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
 from .auth import TokenManager
-from .errors import FluentAuthError, FluentError, error_for_status, redact
+from .errors import FluentAuthError, FluentError, FluentTimeoutError, error_for_status, redact
 from .retry import RetryPolicy, parse_retry_after
 from .timeouts import Operation, Timeouts
 from .wire import send_once
 
-__all__ = ["RequestCore", "Response"]
+__all__ = ["RequestCore", "RequestObserver", "Response"]
 
 log = logging.getLogger(__name__)
+
+
+class RequestObserver(Protocol):
+    """Told about every HTTP attempt and every retry (metrics); ``RequestCore.observer``, None by default.
+
+    ``route`` is the operation label (``batch_create``, ``graphql``, ...); ``status`` the HTTP code, or
+    ``timeout`` / ``network_error`` when no response arrived; ``reason`` one of ``rate_limited``,
+    ``server_error``, ``timeout``, ``network_error``, ``unauthorized``."""
+
+    def on_attempt(self, route: str, status: int | str, seconds: float) -> None: ...
+
+    def on_retry(self, route: str, reason: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -78,6 +90,7 @@ class RequestCore:
         self.timeouts = timeouts
         self.sleep = sleep
         self._user_agent = user_agent
+        self.observer: RequestObserver | None = None
 
     def url(self, path: str) -> str:
         return self.base_url + (path if path.startswith("/") else "/" + path)
@@ -120,6 +133,7 @@ class RequestCore:
             if json_body is not None or content is not None:
                 headers["Content-Type"] = "application/json"
             error: FluentError
+            sent = time.monotonic()
             try:
                 reply = await send_once(
                     self.http,
@@ -136,7 +150,12 @@ class RequestCore:
                 )
             except FluentError as exc:
                 error = exc
+                if self.observer is not None:
+                    status = "timeout" if isinstance(exc, FluentTimeoutError) else "network_error"
+                    self.observer.on_attempt(label, status, time.monotonic() - sent)
             else:
+                if self.observer is not None:
+                    self.observer.on_attempt(label, reply.status, time.monotonic() - sent)
                 if reply.ok:
                     return Response(reply.status, reply.body, reply.headers, attempts, token)
                 secrets = (token,) if token else ()
@@ -153,6 +172,8 @@ class RequestCore:
                         auth_error.attempts = attempts
                         raise auth_error
                     auth_replays += 1
+                    if self.observer is not None:
+                        self.observer.on_retry(label, "unauthorized")
                     pause = self.policy.auth_backoff(auth_replays)
                     log.info("Fluent %s got 401; new token, replay %d in %.2fs", label, auth_replays, pause)
                     await self.sleep(pause)
@@ -179,4 +200,14 @@ class RequestCore:
                 error.attempts = attempts
                 raise error
             log.warning("Fluent %s attempt %d failed (%s); retrying in %.2fs", label, attempts, error, delay)
+            if self.observer is not None:
+                self.observer.on_retry(label, _retry_reason(error))
             await self.sleep(delay)
+
+
+def _retry_reason(error: FluentError) -> str:
+    if error.status == 429:
+        return "rate_limited"
+    if error.status is not None and error.status >= 500:
+        return "server_error"
+    return "timeout" if isinstance(error, FluentTimeoutError) else "network_error"

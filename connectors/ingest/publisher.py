@@ -130,6 +130,8 @@ class FilePublisher:
         self._partition = partition_function(self.settings.partitioning)
         self._now = now
         self._in_flight: deque[asyncio.Future[Any]] = deque()
+        self.published = 0  #: records published since start, every file (``GET /status``)
+        self.dead_lettered = 0  #: records the parser or key builder dead-lettered since start (``GET /status``)
 
     # -- sending with backpressure ------------------------------------------------------------------
     async def _send(self, topic: str, value: bytes, key: bytes, partition: int | None = None) -> None:
@@ -157,7 +159,8 @@ class FilePublisher:
             "occurred_at": self._now(),
         }
         key = file_event_key(self.topics.workflow, ref)
-        await self._send(self.topics.files, self.codec.encode("fluentsync.files.FileEvent", event), key)
+        await self._send(self.topics.files, self.codec.encode("fluentsync.files.FileEvent", event,
+                                                              topic=self.topics.files), key)
         if wait:
             await self.drain()
 
@@ -269,15 +272,17 @@ class FilePublisher:
             "columns": buffer.columns or [], "rows": buffer.rows, "documents": buffer.documents,
             "published_at": self._now(),
         }
-        value = self.codec.encode("fluentsync.records.RecordBatch", batch)
+        value = self.codec.encode("fluentsync.records.RecordBatch", batch, topic=self.topics.records)
         await self._send(self.topics.records, value, buffer.keys[0].encode(), partition)
         counts.published += len(buffer.keys)
+        self.published += len(buffer.keys)
         counts.batches += 1
 
     async def _dead_letter(self, ref: FileRef, item: Record, header: dict[str, Any], counts: FileCounts,
                            message: str, code: str | None, raw: bytes | None,
                            record: dict[str, Any] | None = None) -> None:
         counts.dead_lettered += 1
+        self.dead_lettered += 1
         if len(counts.first_errors) < 10:
             where = f"line {item.line}" if item.line is not None else f"record {item.index}"
             counts.first_errors.append(f"{where}: {message}")
@@ -299,4 +304,5 @@ class FilePublisher:
             "attempt": 1, "history": [], "occurred_at": self._now(),
         }
         key = f"{header['file_id']}#{item.index}".encode()
-        await self._send(self.topics.dlq, self.codec.encode("fluentsync.dlq.DeadLetter", letter), key)
+        await self._send(self.topics.dlq, self.codec.encode("fluentsync.dlq.DeadLetter", letter,
+                                                            topic=self.topics.dlq), key)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fluentsync.connectors.remote.s3 import S3Client
@@ -115,7 +116,9 @@ class S3Source(FileSource):
         try:
             async for chunk in body.iter_chunks(chunk_size):
                 yield chunk
-        except (ClientError, BotoCoreError, OSError) as exc:
+        # aiobotocore does not wrap errors of the body stream: a connection dropped mid-body is aiohttp's
+        # ClientPayloadError (neither botocore's nor an OSError), and must be retryable like the others.
+        except (ClientError, BotoCoreError, OSError, aiohttp.ClientError) as exc:
             raise SourceError(f"reading {ref.uri} failed: {exc}", retryable=True) from None
         finally:
             body.close()

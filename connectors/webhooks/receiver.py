@@ -38,6 +38,7 @@ from aiokafka.errors import KafkaError
 from fluentsync.connectors.parsers.options import JsonOptions
 from fluentsync.schemas.codec import AvroCodec, default_codec
 from fluentsync.streams.kafka.partitioning import Strategy, partition_function
+from fluentsync.streams.observability.logs import correlate
 
 from .bodies import BodyError, WebhookFormat, accepts_content_type, event_id, parse_body
 from .settings import WebhookServerConfig, WebhookSourceConfig
@@ -188,7 +189,8 @@ class WebhookReceiver:
             self._count(route.workflow, "method_not_allowed")
             return _Answer(405, {"success": False, "error": "method_not_allowed"}, {"Allow": "POST"}).response()
         try:
-            answer = await self._handle(route, request)
+            with correlate(workflow=route.workflow):  # the request's lines (and a crash's) name the workflow
+                answer = await self._handle(route, request)
         except Exception:  # never echo internals (they may quote input); the log has the trace
             log.exception("workflow %s: webhook handling failed", route.workflow)
             self._count(route.workflow, "error")
@@ -264,7 +266,7 @@ class WebhookReceiver:
             "request_id": headers.get("x-request-id"),
             "received_at": datetime.fromtimestamp(received, UTC),
         }
-        value = self.codec.encode("fluentsync.webhooks.WebhookEvent", event)
+        value = self.codec.encode("fluentsync.webhooks.WebhookEvent", event, topic=route.topic)
         key = ident.encode()
         partition = self._partition(key, route.partitions)
         try:

@@ -48,6 +48,8 @@ from fluentsync.streams.agents.sources import build_source
 from fluentsync.streams.config import KafkaConfig, WorkflowConfig
 from fluentsync.streams.kafka.names import WorkflowTopics
 from fluentsync.streams.kafka.partitioning import Strategy
+from fluentsync.streams.observability.logs import batch_ids, bind, correlate
+from fluentsync.streams.observability.metrics import metrics_of
 
 __all__ = ["FilesRuntime", "archive_name", "register"]
 
@@ -150,6 +152,7 @@ class FilesRuntime:
             await self.publisher.file_event("DISCOVERED", ref, wait=False)
             announced += 1
         await self.publisher.drain()
+        metrics_of(self.app).file_discovered(self.name, announced)
         live = {ref.identity.key for ref in listing}
         self.announced = {k: t for k, t in self.announced.items() if k in live}
         return announced
@@ -184,6 +187,7 @@ class FilesRuntime:
         status = versions.get(ref.version, {}).get("status")
         if status in DONE:
             await self.publisher.file_event("SKIPPED", ref, reason=f"already {status}")
+            metrics_of(self.app).file_skipped(self.name, "already_processed")
             return
         others = [v for v, entry in versions.items() if v != ref.version and entry.get("status") in DONE]
         policy = self.config.files.on_changed_content
@@ -191,15 +195,18 @@ class FilesRuntime:
             reason = f"a new version of a file already processed (policy {policy})"
             self._record(key, ref.version, status="skipped", reason=reason)
             if policy == "alert":
+                metrics_of(self.app).file_failed(self.name, "changed_content")
                 log.error("workflow %s: %s: %s", self.name, ref.uri, reason)
                 await self.publisher.file_event("FAILED", ref, reason=reason)
             else:
+                metrics_of(self.app).file_skipped(self.name, "changed_content")
                 await self.publisher.file_event("SKIPPED", ref, reason=reason)
             return
         await self.process(key, ref)
 
     async def process(self, key: bytes, ref: FileRef) -> FileCounts | None:
         run_id = uuid.uuid4().hex[:12]
+        bind(run_id=run_id)  # inside the agent's per-event block, which undoes it
         assert self.keys is not None, "file workflows always name their key fields"
         self._record(key, ref.version, status="in_progress", run_id=run_id)
         source = self._source()
@@ -211,6 +218,7 @@ class FilesRuntime:
             )
         except SourceFileNotFound as exc:
             self._record(key, ref.version, status="skipped", reason=str(exc))
+            metrics_of(self.app).file_skipped(self.name, "not_found")
             return None
         except (FileParseError, SourceError) as exc:
             retryable = isinstance(exc, SourceError) and exc.retryable
@@ -219,12 +227,14 @@ class FilesRuntime:
                 self.announced.pop(ref.identity.key, None)
                 return None
             self._record(key, ref.version, status="failed", reason=str(exc))
+            metrics_of(self.app).file_failed(self.name, "parse" if isinstance(exc, FileParseError) else "source")
             await self._archive(ref, "errors", {"error": str(exc), "stage": "PARSE"})
             return None
         finally:
             await _aclose(chunks)
         self._record(key, ref.version, status="published", records=counts.records,
                      dead_lettered=counts.dead_lettered, run_id=run_id)
+        metrics_of(self.app).file_published(self.name, counts)
         return counts
 
     async def on_settled(self, key: bytes, event: dict[str, Any]) -> None:
@@ -236,6 +246,7 @@ class FilesRuntime:
         if versions.get(ref.version, {}).get("status") == "archived":
             return
         rejected = event.get("rejected_count") or 0
+        metrics_of(self.app).file_settled(self.name, rejected)
         report = {
             "accepted": event.get("accepted_count") or 0, "rejected": rejected,
             "unchanged": event.get("unchanged_count") or 0, "records": event.get("record_count"),
@@ -284,13 +295,15 @@ def register(app: faust.App, name: str, config: WorkflowConfig, kafka: KafkaConf
 
     async def files_agent(stream: Any) -> None:
         async for key, event in stream.items():
-            await runtime.on_event(key, event)
+            with correlate(**batch_ids(name, event)):  # per event: the agent outlives every file
+                await runtime.on_event(key, event)
 
     files_agent.__name__ = files_agent.__qualname__ = f"files_{name.replace('-', '_')}"
     app.agent(files_topic, name=f"files-{name}")(files_agent)
 
     async def discover() -> None:
-        await runtime.discover()
+        with correlate(workflow=name):
+            await runtime.discover()
 
     discover.__name__ = discover.__qualname__ = f"discover_{name.replace('-', '_')}"
     if not isinstance(config.source, WebhookSourceConfig):

@@ -31,6 +31,7 @@ from fluentsync.schemas.faust_codec import avro_schema
 from fluentsync.streams.config import SnapshotConfig
 from fluentsync.streams.kafka.names import WorkflowTopics
 from fluentsync.streams.ledger import FileAccount, FileLedger, RunCounts, run_report
+from fluentsync.streams.observability.logs import batch_ids, correlate
 
 __all__ = ["LedgerRuntime", "register"]
 
@@ -118,8 +119,10 @@ class LedgerRuntime:
         codec = self._codec()
         futures = [
             await self.app.producer.send(self.topics.reports, key,
-                                         codec.encode("fluentsync.reports.RunReport", report), None, None, None),
-            await self.app.producer.send(self.topics.files, key, codec.encode("fluentsync.files.FileEvent", event),
+                                         codec.encode("fluentsync.reports.RunReport", report,
+                                                      topic=self.topics.reports), None, None, None),
+            await self.app.producer.send(self.topics.files, key,
+                                         codec.encode("fluentsync.files.FileEvent", event, topic=self.topics.files),
                                          None, None, None),
         ]
         futures.extend(await self._sweep(completed, account))
@@ -149,7 +152,7 @@ class LedgerRuntime:
             "last_modified": completed.get("last_modified"), "run_id": completed.get("run_id"),
             "record_keys": [], "record_indexes": [], "control": "sweep", "published_at": datetime.now(UTC),
         }
-        value = self._codec().encode("fluentsync.records.RecordBatch", control)
+        value = self._codec().encode("fluentsync.records.RecordBatch", control, topic=self.topics.records)
         return [await self.app.producer.send(self.topics.records, None, value, partition, None, None)
                 for partition in range(self.partitions)]
 
@@ -164,7 +167,8 @@ def register(app: faust.App, name: str, topics: WorkflowTopics, partitions: int,
 
     async def ledger_agent(stream: Any) -> None:
         async for key, outcome in stream.items():
-            await runtime.on_outcome(key, outcome)
+            with correlate(**batch_ids(name, outcome)):
+                await runtime.on_outcome(key, outcome)
 
     ledger_agent.__name__ = ledger_agent.__qualname__ = f"ledger_{name.replace('-', '_')}"
     app.agent(topic, name=f"ledger-{name}")(ledger_agent)

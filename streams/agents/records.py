@@ -58,6 +58,8 @@ from fluentsync.streams.ledger import RunCounts, run_report
 from fluentsync.streams.mapping import Mapper
 from fluentsync.streams.mapping.mutations import GraphQLMutationMapper
 from fluentsync.streams.mapping.strict import FLUENTSYNC_RESOLVERS
+from fluentsync.streams.observability.logs import batch_ids, correlate, task_context
+from fluentsync.streams.observability.metrics import metrics_of
 from fluentsync.streams.operations.lineage import letter_id, letter_lineage
 from fluentsync.streams.problems import FieldProblem
 from fluentsync.streams.sinks import (
@@ -160,6 +162,14 @@ class RecordsRuntime:
         self._pending_records = 0
         self._room = asyncio.Event()
         self.counts: dict[str, int] = {"accepted": 0, "rejected": 0, "unchanged": 0}
+        self.job_store = job_store  #: read by ``GET /status`` (the workflow's Fluent jobs)
+        #: Fluent batches (events, requests) by state since start, for ``GET /status``
+        self.batches: dict[str, int] = {"sent": 0, "complete": 0, "failed": 0}
+
+    @property
+    def pending_records(self) -> int:
+        """Records taken from Kafka and not settled yet (``GET /status``)."""
+        return self._pending_records
 
     def _build_sink(self, client: FluentClient, job_store: JobStore) -> Any:
         target = self.target
@@ -249,6 +259,8 @@ class RecordsRuntime:
             waiter.set_result(None)
 
     async def _on_sent(self, result: BatchResult[_Token]) -> None:
+        metrics_of(self.app).fluent_acknowledged(self.name, self.target.api, len(result.tokens))
+        self.batches["sent"] += 1
         if result.tokens and result.batch_id:  # counted once: by the record batch of its first entity
             result.tokens[0].tracker.fluent_batches.append(result.batch_id)
         for token in result.tokens:
@@ -261,6 +273,7 @@ class RecordsRuntime:
                 await self.poller.start()
             self.poller.submit(result)
             return
+        self.batches["complete"] += 1
         self._accept(result.tokens)
 
     def _accept(self, tokens: list[_Token]) -> None:
@@ -272,12 +285,15 @@ class RecordsRuntime:
         """A polled batch reached a terminal status: its per-entity errors are dead letters (stage FLUENT)
         and keep their old baseline; the rest are accepted. A batch that never got a terminal status is
         not success: its records are dead-lettered too, so a redrive can send them again."""
+        self.batches["complete" if done.kind in ("success", "success_with_errors") else "failed"] += 1
         self._accept(done.accepted)
         for token, error in done.errors:
             problem = FieldProblem("FLUENT", None, f"{error.code}: {error.message}" if error.code else error.message,
                                    code=error.code)
             self._reject(token.tracker, token.record, "FLUENT", [problem], token.payload)
             self._maybe_finish(token.tracker)
+        if done.timed_out:
+            metrics_of(self.app).status_timed_out(self.name)
         for token in done.timed_out:
             problem = FieldProblem("FLUENT", None, f"batch {done.batch_id} of job {done.job_id} reported no final "
                                    f"status in time (last: {done.last_status})", code="TIMED_OUT")
@@ -300,6 +316,7 @@ class RecordsRuntime:
         """Fluent could not take the batch even after the client's retries: try again in a while, a
         bounded number of rounds, then dead-letter (stage FLUENT) so a redrive can send them later."""
         retry = [t for t in tokens if t.rounds < self.target.max_send_rounds]
+        self.batches["failed"] += 1
         for token in tokens:
             if token.rounds >= self.target.max_send_rounds:
                 message = f"Fluent unavailable after {token.rounds} send rounds: {error}"
@@ -308,6 +325,7 @@ class RecordsRuntime:
                 self._release(token)
                 self._maybe_finish(token.tracker)
         if retry:
+            metrics_of(self.app).send_retried(self.name, len(retry))
             delay = min(60.0, 2.0 ** retry[0].rounds)
             log.warning("workflow %s: %d records not taken by Fluent (%s); resending in %.0f s",
                         self.name, len(retry), error, delay)
@@ -359,9 +377,11 @@ class RecordsRuntime:
     def _maybe_finish(self, tracker: _Tracker) -> None:
         if tracker.complete and not tracker.finishing:
             tracker.finishing = True
-            task = asyncio.create_task(self._finish(tracker))
+            # the batch's own ids, whichever sink or poller task completed it
+            context = task_context(**batch_ids(self.name, tracker.batch))
+            task = asyncio.create_task(self._finish(tracker), context=context)
             self._finishers.add(task)
-            task.add_done_callback(self._finished)
+            task.add_done_callback(self._finished, context=context.copy())  # a context runs in one place
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._finishers.discard(task)
@@ -375,7 +395,8 @@ class RecordsRuntime:
             with in_event(tracker.event):
                 self._write_baselines(tracker)
         producer = self.app.producer
-        futures = [await producer.send(self.topics.dlq, key, self.codec.encode("fluentsync.dlq.DeadLetter", letter),
+        futures = [await producer.send(self.topics.dlq, key, self.codec.encode("fluentsync.dlq.DeadLetter", letter,
+                                                                               topic=self.topics.dlq),
                                        None, None, None) for key, letter in tracker.letters]
         batch = tracker.batch
         # a redriven batch (dlq redrive) is not part of a file run: the file's ledger is left alone
@@ -395,13 +416,17 @@ class RecordsRuntime:
                     "fluent_batch_ids": tracker.fluent_batches, "started_at": tracker.started,
                     "occurred_at": self.now(),
                 }
-                topic, value = self.topics.ledger, self.codec.encode("fluentsync.ledger.BatchOutcome", outcome)
+                topic, value = self.topics.ledger, self.codec.encode("fluentsync.ledger.BatchOutcome", outcome,
+                                                                     topic=self.topics.ledger)
             futures.append(await producer.send(topic, key, value, None, None, None))
         for future in futures:
             await future
         self.counts["accepted"] += len(tracker.accepted)
         self.counts["rejected"] += tracker.rejected
         self.counts["unchanged"] += tracker.unchanged
+        metrics_of(self.app).records_settled(
+            self.name, accepted=len(tracker.accepted), rejected=tracker.rejected, unchanged=tracker.unchanged,
+            rejected_stages=[letter["stage"] for _, letter in tracker.letters], deletes=tracker.control)
         tracker.event.ack()
         self._pending_records -= tracker.total
         self._room.set()
@@ -422,7 +447,7 @@ class RecordsRuntime:
         report_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{self.name}|report|{batch['batch_id']}").hex
         report = run_report(self.name, batch, counts, dead_letter_topic=self.topics.dlq, settled_at=now,
                             report_id=report_id)
-        return self.codec.encode("fluentsync.reports.RunReport", report)
+        return self.codec.encode("fluentsync.reports.RunReport", report, topic=self.topics.reports)
 
     def _write_baselines(self, tracker: _Tracker) -> None:
         """Accepted keys get their new digest (rejected ones keep the old one, R23); in snapshot workflows
@@ -500,8 +525,10 @@ def register(app: faust.App, name: str, config: WorkflowConfig, topics: Workflow
     async def records_agent(stream: Any) -> None:
         started = time.monotonic()
         async for event in stream.noack().events():
-            await runtime.on_batch(event)
-        log.info("workflow %s: records agent stopped after %.0f s", name, time.monotonic() - started)
+            with correlate(**batch_ids(name, event.value)):  # per event: the agent outlives every file
+                await runtime.on_batch(event)
+        log.info("workflow %s: records agent stopped after %.0f s", name, time.monotonic() - started,
+                 extra={"workflow": name})
 
     records_agent.__name__ = records_agent.__qualname__ = f"records_{name.replace('-', '_')}"
     app.agent(topic, name=f"records-{name}")(records_agent)

@@ -46,6 +46,8 @@ from fluentsync.schemas.faust_codec import avro_schema
 from fluentsync.streams.config import KafkaConfig, WorkflowConfig
 from fluentsync.streams.kafka.names import WorkflowTopics
 from fluentsync.streams.kafka.partitioning import Strategy, partition_function
+from fluentsync.streams.observability.logs import correlate
+from fluentsync.streams.observability.metrics import metrics_of
 
 __all__ = ["WebhooksRuntime", "fluent_event", "register", "root_key", "webhook_ref"]
 
@@ -153,10 +155,11 @@ class WebhooksRuntime:
         except FileParseError as exc:  # the receiver parsed it; only a changed format gets here
             records = []
             log.error("workflow %s: webhook %s no longer parses (%s)", self.name, event["event_id"], exc)
-        await self.publisher.publish(ref, _one_group(records), self.keys,
-                                     run_id=event.get("request_id") or event["event_id"][:64],
-                                     item_path=getattr(options, "item_path", None), announce_start=False,
-                                     settle_whole=True)
+        counts = await self.publisher.publish(ref, _one_group(records), self.keys,
+                                              run_id=event.get("request_id") or event["event_id"][:64],
+                                              item_path=getattr(options, "item_path", None), announce_start=False,
+                                              settle_whole=True)
+        metrics_of(self.app).file_published(self.name, counts)
 
     async def _to_outbound(self, event: dict[str, Any]) -> None:
         try:
@@ -166,7 +169,7 @@ class WebhooksRuntime:
                       self.name, event["event_id"], exc)
             self._count("not_a_fluent_event")
             return
-        encoded = self.codec.encode("fluentsync.outbound.FluentEvent", value)
+        encoded = self.codec.encode("fluentsync.outbound.FluentEvent", value, topic=self.outbound_topic)
         partition = self._partition_of(key, self.partitions)
         future = await self.app.producer.send(self.outbound_topic, key, encoded, partition, None, None)
         await future
@@ -200,7 +203,9 @@ def register(app: faust.App, name: str, config: WorkflowConfig, kafka: KafkaConf
 
     async def webhooks_agent(stream: Any) -> None:
         async for event in stream.events():
-            await runtime.on_webhook(event.key, event.value, event.message.partition)
+            value = event.value
+            with correlate(workflow=name, event_id=value.get("event_id"), run_id=value.get("request_id")):
+                await runtime.on_webhook(event.key, value, event.message.partition)
 
     webhooks_agent.__name__ = webhooks_agent.__qualname__ = f"webhooks_{name.replace('-', '_')}"
     # Each webhook waits for its broker acknowledgements before the next is taken; several actors keep

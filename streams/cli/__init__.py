@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "reports": ("fluentsync.streams.cli.reports:reports", "Show run reports (records by outcome, jobs, errors)."),
     "runs": ("fluentsync.streams.cli.extract:runs", "Show tracked extraction runs."),
     "sink": ("fluentsync.streams.cli.sink:sink", "Write an outbound topic into files (one sink, standalone)."),
+    "status": ("fluentsync.streams.cli.status:status", "Show lag, files in flight, outcomes, jobs, errors."),
     "sandbox": ("fluentsync.connectors.sandbox.cli:sandbox", "Run the local Fluent Commerce sandbox."),
     "webhooks": ("fluentsync.streams.cli.webhooks:webhooks", "Run only the webhook receiver."),
     "worker": ("fluentsync.streams.cli.worker:worker", "Run the configured workflows (the service)."),

@@ -13,11 +13,18 @@ __all__ = ["broker_or_exit", "pipeline_or_exit"]
 
 
 def pipeline_or_exit(config_path: Path) -> PipelineConfig:
-    """The validated pipeline file; its problems end the command with their paths."""
+    """The validated pipeline file; its problems end the command with their paths.
+
+    Also switches this process's codec to the pipeline's wire format (``kafka.schema_registry``), so
+    what the command reads and writes matches the workers."""
     try:
-        return load_pipeline(config_path)
+        config = load_pipeline(config_path)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
+    from fluentsync.schemas.wire import configure_codec
+
+    configure_codec(config.kafka.schema_registry)
+    return config
 
 
 def broker_or_exit(config: PipelineConfig, bootstrap: str | None) -> str:

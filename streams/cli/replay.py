@@ -55,6 +55,9 @@ def replay(workflow: str, config_path: Path, bootstrap: str | None, start: str, 
         raise click.ClickException(str(exc)) from exc
     if workflow not in config.workflows:
         raise click.ClickException(f"unknown workflow {workflow!r} (the pipeline has: {', '.join(config.workflows)})")
+    from fluentsync.schemas.wire import configure_codec
+
+    configure_codec(config.kafka.schema_registry)  # re-published batches use the workers' wire format
 
     async def run() -> dict[str, Any]:
         embedded = await broker_is_embedded(config, address)

@@ -10,10 +10,14 @@ import asyncio
 import contextlib
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from fluentsync.streams.config import ConfigError, PipelineConfig, load_pipeline
+
+if TYPE_CHECKING:
+    from fluentsync.streams.observability.logs import LogFormat
 
 __all__ = ["webhooks"]
 
@@ -50,13 +54,22 @@ async def serve(config: PipelineConfig, host: str, port: int) -> None:
               type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--host", default=None, help="Interface to listen on (default: the pipeline's webhooks.host).")
 @click.option("--port", type=int, default=None, help="Port (default: the pipeline's webhooks.port).")
-def webhooks(config_path: Path, host: str | None, port: int | None) -> None:
+@click.option("--log-format", default="text", show_default=True, envvar="FLUENTSYNC_LOG_FORMAT",
+              type=click.Choice(["text", "json"]), help="json: one JSON object per line (env FLUENTSYNC_LOG_FORMAT).")
+def webhooks(config_path: Path, host: str | None, port: int | None, log_format: LogFormat) -> None:
     """Receive webhooks: verify, publish to webhooks.<wf>, answer 2xx only after the broker has them."""
+    from fluentsync.streams.observability.logs import configure_logging, register_secrets, secret_values
+
     try:
         config = load_pipeline(config_path)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     if config.kafka.bootstrap == "embedded":
         raise click.ClickException("a standalone receiver needs a running broker: set kafka.bootstrap")
+    from fluentsync.schemas.wire import configure_codec
+
+    configure_codec(config.kafka.schema_registry)  # the wire format the workers read (Confluent or single-object)
+    configure_logging(log_format, "info")
+    register_secrets(*secret_values(config))
     asyncio.run(serve(config, host or config.webhooks.host,
                       config.webhooks.port if port is None else port))

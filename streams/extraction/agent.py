@@ -31,6 +31,8 @@ from mode import Service
 
 from fluentsync.connectors.fluent import FluentClient
 from fluentsync.schemas.faust_codec import avro_schema
+from fluentsync.streams.observability.logs import correlate
+from fluentsync.streams.observability.metrics import metrics_of
 
 from .runner import RunRequest
 from .schedule import due_slot
@@ -90,7 +92,8 @@ class ExtractionsRuntime:
                 cfg = self.config.extractions[name]
                 run = await service.state.trigger(name, triggered_by="schedule", topic=cfg.topic_name(name, prefix),
                                                   schema=cfg.schema_name)
-                log.info("extraction %s: scheduled run %s queued", name, run.run_id)
+                log.info("extraction %s: scheduled run %s queued", name, run.run_id,
+                         extra={"extraction": name, "run_id": run.run_id})
         return due
 
     async def prune_runs(self, now: datetime | None = None) -> list[str]:
@@ -132,7 +135,11 @@ def register(app: faust.App, config: PipelineConfig, bootstrap: str, client: Flu
 
     async def extraction_triggers(stream: Any) -> None:
         async for trigger in stream:
-            await runtime.on_trigger(trigger)
+            with correlate(extraction=trigger.get("extraction"), run_id=trigger.get("run_id")):
+                run = await runtime.on_trigger(trigger)
+            if run is not None:
+                metrics_of(app).extraction_finished(run.extraction, run.status, run.nodes,
+                                                    run.watermark_after or run.watermark_before)
 
     app.agent(triggers, name="extraction-triggers")(extraction_triggers)
 

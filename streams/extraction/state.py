@@ -243,7 +243,7 @@ class ExtractionState:
         return self._producer
 
     async def _put(self, topic: str, key: str, schema: str, datum: dict[str, Any]) -> None:
-        value = self.codec.encode(schema, datum)
+        value = self.codec.encode(schema, datum, topic=topic)
         await (await self.producer.send(topic, value, key=key.encode()))  # wait for the broker's ack
 
     # -- watermarks --------------------------------------------------------------------------------

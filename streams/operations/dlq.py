@@ -225,7 +225,7 @@ async def publish_redrive(bootstrap: str, config: PipelineConfig, workflow: str,
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     try:
-        futures = [await producer.send(topic, codec.encode("fluentsync.records.RecordBatch", batch),
+        futures = [await producer.send(topic, codec.encode("fluentsync.records.RecordBatch", batch, topic=topic),
                                        key=batch["record_keys"][0].encode(), partition=partition)
                    for partition, batch in plan.batches]
         await asyncio.gather(*futures)

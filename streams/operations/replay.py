@@ -165,7 +165,7 @@ async def _republish(plan: ReplayPlan, bootstrap: str, codec: AvroCodec, result:
             if batch.get("control"):
                 continue
             batch["force"] = bool(batch.get("force")) or plan.force
-            value = codec.encode("fluentsync.records.RecordBatch", batch)
+            value = codec.encode("fluentsync.records.RecordBatch", batch, topic=plan.topic)
             futures.append(await producer.send(plan.topic, value, key=message.key, partition=message.partition))
             result.republished += 1
             result.republished_records += len(batch["record_keys"])

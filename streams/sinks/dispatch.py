@@ -28,6 +28,7 @@ from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
 from fluentsync.connectors.fluent import FluentError
+from fluentsync.streams.observability.logs import task_context
 
 from .batching import BatchResult, Buffer
 from .sink import FailedCallback, RejectedCallback, SentCallback
@@ -230,7 +231,7 @@ class GroupingSink(Generic[T]):
             raise error
 
     def _dispatch(self, batch: Buffer[T]) -> None:
-        task = asyncio.create_task(self._run(batch))
+        task = asyncio.create_task(self._run(batch), context=task_context("workflow"))  # may mix files
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -240,7 +241,7 @@ class GroupingSink(Generic[T]):
 
     def _ensure_linger(self) -> None:
         if self._linger_task is None or self._linger_task.done():
-            self._linger_task = asyncio.create_task(self._linger_loop())
+            self._linger_task = asyncio.create_task(self._linger_loop(), context=task_context("workflow"))
 
     async def _linger_loop(self) -> None:
         loop = asyncio.get_running_loop()

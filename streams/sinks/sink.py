@@ -38,6 +38,7 @@ from fluentsync.connectors.fluent import (
     FluentJobClosedError,
     FluentValidationError,
 )
+from fluentsync.streams.observability.logs import bind, task_context
 
 from .batching import BatchResult, Buffer, entity_bytes, fits_alone
 from .jobs import JobManager, JobStore
@@ -175,7 +176,8 @@ class BatchSink(Generic[T]):
             raise error
 
     def _dispatch(self, batch: Buffer[T]) -> None:
-        task = asyncio.create_task(self._run(batch))
+        # a batch may mix files and outlives the add() that filled it: its log lines name the workflow and job
+        task = asyncio.create_task(self._run(batch), context=task_context("workflow"))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -185,7 +187,7 @@ class BatchSink(Generic[T]):
 
     def _ensure_linger(self) -> None:
         if self._linger_task is None or self._linger_task.done():
-            self._linger_task = asyncio.create_task(self._linger_loop())
+            self._linger_task = asyncio.create_task(self._linger_loop(), context=task_context("workflow"))
 
     async def _linger_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -222,6 +224,7 @@ class BatchSink(Generic[T]):
         except FluentError as exc:
             await self._fail(tokens, exc)
             return
+        bind(job_id=job_id)  # this batch's own task (see _dispatch): its lines carry the Fluent job
         await self._post(key, job_key, job_id, entities, tokens, resent=False)
 
     async def _post(

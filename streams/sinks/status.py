@@ -51,6 +51,7 @@ from fluentsync.connectors.fluent.jobs import (
     normalise_status,
     status_kind,
 )
+from fluentsync.streams.observability.logs import bind, task_context
 
 from .batching import BatchResult
 
@@ -341,7 +342,8 @@ class BatchStatusPoller(Generic[T]):
         if self._closed:
             raise RuntimeError("the status poller is closed")
         if self._loop_task is None or self._loop_task.done():
-            self._loop_task = asyncio.create_task(self.run(), name="batch-status-poller")
+            self._loop_task = asyncio.create_task(self.run(), name="batch-status-poller",
+                                                  context=task_context("workflow"))  # outlives every batch
 
     async def run(self) -> None:
         """The polling loop: dispatch due polls, then sleep until the next is due or a batch arrives.
@@ -432,6 +434,7 @@ class BatchStatusPoller(Generic[T]):
 
     async def _poll(self, tracked: _Tracked[T]) -> None:
         result = tracked.result
+        bind(job_id=result.job_id)  # a task of its own (see _spawn)
         try:
             async with self._semaphore:
                 started = self._clock()
