@@ -18,10 +18,18 @@ Guarantees: a version that was published is never published again on re-listing,
 DISCOVERED event publishes it again from the start - identical batches, which downstream dedupe
 recognises. The Kafka offset of a DISCOVERED event is committed only after the agent returns, i.e.
 after the broker acknowledged every record of the file.
+
+Retries: a transient source failure (S3 5xx, a download dropped half way, an SFTP drop) leaves the
+version ``error`` and the worker that owns the file's partition re-announces it itself after a backoff
+(``poll_interval`` doubling per attempt, capped at ``reannounce_after``). Only the group leader lists
+the inbox, so waiting for discovery would mean ``reannounce_after`` on every other worker. The
+re-announcement travels through ``files.<wf>`` like any other, so if the partition has moved meanwhile
+its new owner handles it, and a version already done is skipped there (``DONE``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -116,12 +124,19 @@ class FilesRuntime:
                 max_files=source.max_files_per_poll,
             ))
         publish = self.config.publish
+        #: retryable failures in a row per file version (identity key); cleared when the version is done
+        self.retry_attempts: dict[str, int] = {}
+        self._waiting: set[str] = set()  #: identity keys whose re-announcement is waiting out its delay
+        self._retries: set[asyncio.Task[None]] = set()  #: strong references: the loop keeps only weak ones
         self.publisher = FilePublisher(
             _FaustSender(self.app), self.topics, self.partitions,
             settings=PublishSettings(batch_records=publish.batch_records, batch_bytes=publish.batch_bytes,
                                      max_in_flight=publish.max_in_flight, chunk_size=publish.chunk_size,
                                      partitioning=self.partitioning),
         )
+        # File events sent outside the agent (discovery timer, retries) get their own in-flight queue:
+        # draining the agent's would await (and take the errors of) the record sends of a file in progress.
+        self.announcer = FilePublisher(_FaustSender(self.app), self.topics, self.partitions)
 
     def _source(self) -> FileSource:
         if self.source is None:
@@ -149,9 +164,9 @@ class FilesRuntime:
             if now - self.announced.get(key, -1e18) < self.reannounce_after:
                 continue
             self.announced[key] = now
-            await self.publisher.file_event("DISCOVERED", ref, wait=False)
+            await self.announcer.file_event("DISCOVERED", ref, wait=False)
             announced += 1
-        await self.publisher.drain()
+        await self.announcer.drain()
         metrics_of(self.app).file_discovered(self.name, announced)
         live = {ref.identity.key for ref in listing}
         self.announced = {k: t for k, t in self.announced.items() if k in live}
@@ -217,25 +232,64 @@ class FilesRuntime:
                 item_path=getattr(self.config.format, "item_path", None),
             )
         except SourceFileNotFound as exc:
+            self.retry_attempts.pop(ref.identity.key, None)
             self._record(key, ref.version, status="skipped", reason=str(exc))
             metrics_of(self.app).file_skipped(self.name, "not_found")
             return None
         except (FileParseError, SourceError) as exc:
             retryable = isinstance(exc, SourceError) and exc.retryable
-            if retryable:  # try again on a later announcement
+            if retryable:  # this worker owns the partition: it re-announces, whether it leads or not
                 self._record(key, ref.version, status="error", reason=str(exc))
-                self.announced.pop(ref.identity.key, None)
+                self._retry_later(ref, exc)
                 return None
+            self.retry_attempts.pop(ref.identity.key, None)
             self._record(key, ref.version, status="failed", reason=str(exc))
             metrics_of(self.app).file_failed(self.name, "parse" if isinstance(exc, FileParseError) else "source")
             await self._archive(ref, "errors", {"error": str(exc), "stage": "PARSE"})
             return None
         finally:
             await _aclose(chunks)
+        self.retry_attempts.pop(ref.identity.key, None)
         self._record(key, ref.version, status="published", records=counts.records,
                      dead_lettered=counts.dead_lettered, run_id=run_id)
         metrics_of(self.app).file_published(self.name, counts)
         return counts
+
+    def _retry_later(self, ref: FileRef, error: Exception) -> None:
+        """Announce ``ref`` again after a backoff. ``announced`` (the leader's) is left alone on purpose:
+        discovery re-announces only after ``reannounce_after``, so a leader that owns the file does not
+        announce it twice; should both meet anyway, the second is skipped as done or is one more attempt."""
+        key = ref.identity.key
+        if key in self._waiting:  # one re-announcement waits already (this failure came from another one)
+            return
+        attempt = self.retry_attempts[key] = self.retry_attempts.get(key, 0) + 1
+        source = self.config.source
+        first = 1.0 if isinstance(source, WebhookSourceConfig) else source.poll_interval
+        delay = min(first * 2 ** (attempt - 1), self.reannounce_after)
+        log.warning("workflow %s: %s; retrying in %.1f s (failure %d in a row)", self.name, error, delay, attempt)
+        self._waiting.add(key)
+        task = asyncio.create_task(self._reannounce(ref, delay), name=f"retry-{self.name}")
+        self._retries.add(task)
+        task.add_done_callback(self._retries.discard)
+
+    async def _reannounce(self, ref: FileRef, delay: float) -> None:
+        try:
+            await asyncio.sleep(delay)
+        finally:
+            self._waiting.discard(ref.identity.key)
+        try:
+            await self.announcer.file_event("DISCOVERED", ref)
+        except Exception as exc:  # a background task: nobody awaits it, so say it here
+            log.warning("workflow %s: re-announcing %s failed (%s); discovery announces it again within %.0f s",
+                        self.name, ref.uri, exc, self.reannounce_after)
+
+    async def aclose(self) -> None:
+        """Drop the pending re-announcements (on worker shutdown). Partition revocation keeps them: a
+        re-announcement reaches whoever owns the partition then, and the table makes it harmless."""
+        tasks = list(self._retries)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def on_settled(self, key: bytes, event: dict[str, Any]) -> None:
         ref = ref_from_event(event)
@@ -308,4 +362,9 @@ def register(app: faust.App, name: str, config: WorkflowConfig, kafka: KafkaConf
     discover.__name__ = discover.__qualname__ = f"discover_{name.replace('-', '_')}"
     if not isinstance(config.source, WebhookSourceConfig):
         app.timer(config.source.poll_interval, on_leader=True)(discover)
+
+    async def _stop(sender: Any, *args: Any, **kwargs: Any) -> None:
+        await runtime.aclose()
+
+    app.on_before_shutdown.connect(_stop)  # type: ignore[arg-type]  # faust types a bound signature
     return runtime
