@@ -15,6 +15,9 @@ in one place:
 - **Our aiokafka transports** (:mod:`fluentsync.streams.kafka.faust_transport`): ``fluentsync-embedded://``
   for the embedded broker, ``fluentsync-kafka://`` for real Kafka; both keep a worker from losing the
   first records of its stream partitions after a rebalance (Faust/aiokafka race).
+- **The process's cluster settings** (:mod:`fluentsync.streams.kafka.connection`): TLS/SASL credentials
+  (``broker_credentials``, which reach the consumer, producer and topic creation of our transports) and
+  the replication factor of changelogs and Faust's internal topics; call ``configure_kafka`` first.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ class FaustOptions:
 def create_app(app_id: str, options: FaustOptions, **kwargs: Any) -> faust.App:
     """A configured :class:`faust.App`; ``kwargs`` override any setting."""
     from fluentsync.streams.kafka import faust_transport
+    from fluentsync.streams.kafka.connection import faust_settings
 
     scheme = faust_transport.SCHEME if options.embedded else faust_transport.KAFKA_SCHEME
     settings: dict[str, Any] = {
@@ -62,7 +66,6 @@ def create_app(app_id: str, options: FaustOptions, **kwargs: Any) -> faust.App:
         "store": options.store,
         "datadir": str(options.data_dir),
         "topic_partitions": options.partitions,
-        "topic_replication_factor": 1,
         "processing_guarantee": options.processing_guarantee,
         "web_enabled": options.web_enabled,
         "web_port": options.web_port,
@@ -72,6 +75,7 @@ def create_app(app_id: str, options: FaustOptions, **kwargs: Any) -> faust.App:
         "consumer_auto_offset_reset": "earliest",
         "producer_acks": -1,
     }
+    settings.update(faust_settings())  # broker_credentials, topic_replication_factor
     if options.session_timeout is not None:
         settings["broker_session_timeout"] = options.session_timeout
     if options.rebalance_timeout is not None:

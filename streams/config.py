@@ -42,6 +42,7 @@ from fluentsync.connectors.webhooks.settings import WebhookServerConfig, Webhook
 from fluentsync.schemas.registry import SchemaRegistryConfig
 from fluentsync.streams.exports.config import Sinks
 from fluentsync.streams.extraction.config import Extractions, resolve_query_paths
+from fluentsync.streams.kafka.connection import KafkaSecurity, check_cluster, resolve_security_paths
 from fluentsync.streams.kafka.names import validate_workflow_id
 from fluentsync.streams.observability.web import OpsConfig
 from fluentsync.streams.sinks.events import EventSinkSettings
@@ -95,6 +96,18 @@ class KafkaConfig(_Model):
     schema_registry: SchemaRegistryConfig | None = None
     """Write the Confluent wire format with ids from this registry (see fluentsync.schemas.registry);
     None: Avro single-object encoding, no registry. With it, readers decode both framings."""
+    replication_factor: int = Field(default=1, ge=1, le=10)
+    """Replicas of every topic fluentsync creates (its own and Faust's changelogs): 1 for the embedded or a
+    single broker, 3 on a production cluster. Topics that already exist are not changed."""
+    min_insync_replicas: int | None = Field(default=None, ge=1)
+    """``min.insync.replicas`` of the topics fluentsync creates (writes use acks=all), typically 2 with 3
+    replicas; None: the broker's default."""
+    security: KafkaSecurity = KafkaSecurity()  #: TLS and SASL: see fluentsync.streams.kafka.connection
+
+    @model_validator(mode="after")
+    def _cluster(self) -> KafkaConfig:
+        check_cluster(self.bootstrap, self.replication_factor, self.min_insync_replicas, self.security)
+        return self
 
 
 class _Discovery(_Model):
@@ -366,6 +379,7 @@ def parse_pipeline(document: Any, origin: str = "<pipeline>", base_dir: Path | N
             if isinstance(target, dict) and isinstance(target.get("mutation"), str):
                 target["mutation"] = str(base_dir / target["mutation"])
         resolve_query_paths(document, base_dir)
+        resolve_security_paths(document, base_dir)
     try:
         return PipelineConfig.model_validate(document)
     except ValidationError as exc:

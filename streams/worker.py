@@ -29,8 +29,10 @@ from fluentsync.streams.exports import sink_service, sink_topic_specs
 from fluentsync.streams.extraction import agent as extraction_agent
 from fluentsync.streams.extraction.service import extraction_topic_specs
 from fluentsync.streams.kafka.broker import EmbeddedBroker, is_embedded_broker
+from fluentsync.streams.kafka.connection import configure_kafka
 from fluentsync.streams.kafka.names import WorkflowTopics
 from fluentsync.streams.kafka.partitioning import KeyPartitioner
+from fluentsync.streams.kafka.preflight import check_connection
 from fluentsync.streams.kafka.topics import TopicSpec, ensure_topics
 from fluentsync.streams.observability.logs import LogFormat, configure_logging, register_secrets, secret_values
 from fluentsync.streams.observability.metrics import WorkerMetrics
@@ -81,6 +83,7 @@ def build_app(config: PipelineConfig, bootstrap: str, *, data_dir: Path, embedde
     pipeline's ``webhooks.port``; 0 picks a free port, see ``worker.receiver.port``). ``web_port`` serves
     the ops endpoints (:mod:`fluentsync.streams.observability`; None: not served, 0: a free port)."""
     configure_codec(config.kafka.schema_registry)  # the wire format every agent writes (Confluent or single-object)
+    configure_kafka(config.kafka)  # TLS/SASL and replication of every client and topic of this process
     app = create_app(
         config.kafka.app_id,
         FaustOptions(bootstrap=bootstrap, embedded=embedded, partitions=config.kafka.partitions,
@@ -131,8 +134,12 @@ def build_app(config: PipelineConfig, bootstrap: str, *, data_dir: Path, embedde
 async def prepare(config: PipelineConfig, bootstrap: str) -> bool:
     """Create every workflow topic with the configured partitions (or check that it has them).
 
-    Returns whether the broker needs the embedded-broker workarounds.
+    Returns whether the broker needs the embedded-broker workarounds. A broker that cannot be reached
+    with the pipeline's ``kafka.security`` stops the worker here with a precise message
+    (:class:`~fluentsync.streams.kafka.preflight.KafkaConnectionProblem`) instead of a bootstrap timeout.
     """
+    configure_kafka(config.kafka)
+    await check_connection(bootstrap)
     await ensure_topics(bootstrap, workflow_topic_specs(config))
     if config.kafka.schema_registry is not None:  # a wrong URL, credentials or schema stop the worker here
         topics = [WorkflowTopics.of(name, config.kafka.topic_prefix) for name in config.workflows]

@@ -42,6 +42,7 @@ from fluentsync.connectors.sources.base import FileRef
 from fluentsync.schemas.codec import AvroCodec, default_codec
 from fluentsync.streams.kafka.names import WorkflowTopics
 from fluentsync.streams.kafka.partitioning import Strategy, partition_function
+from fluentsync.streams.operations.lineage import Lineage, letter_id
 
 __all__ = ["FileCounts", "FilePublisher", "PublishSettings", "file_event_key"]
 
@@ -287,7 +288,10 @@ class FilePublisher:
             where = f"line {item.line}" if item.line is not None else f"record {item.index}"
             counts.first_errors.append(f"{where}: {message}")
         letter = {
-            "dead_letter_id": uuid.uuid4().hex, "workflow": self.topics.workflow, "stage": "PARSE",
+            # Deterministic, as the records agent's letters: a file republished after a dropped download or
+            # a crash dead-letters the same rows again under the same ids, which consumers can drop.
+            "dead_letter_id": letter_id(self.topics.workflow, header["file_id"], item.index, "PARSE", Lineage()),
+            "workflow": self.topics.workflow, "stage": "PARSE",
             "reason": message,
             "errors": [{"stage": "PARSE", "field": None, "message": message, "value": None,
                         "severity": "ERROR", "code": code}],

@@ -14,6 +14,8 @@ import logging
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from fluentsync.streams.kafka.connection import client_options
+
 from .receiver import PublishUnavailable
 
 __all__ = ["KafkaPublisher"]
@@ -35,7 +37,7 @@ class KafkaPublisher:
             if self._producer is None:
                 producer = AIOKafkaProducer(
                     bootstrap_servers=self.bootstrap, acks="all", linger_ms=0,
-                    request_timeout_ms=int(self.request_timeout * 1000),
+                    request_timeout_ms=int(self.request_timeout * 1000), **client_options(),
                 )
                 try:
                     await producer.start()

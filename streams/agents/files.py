@@ -247,6 +247,13 @@ class FilesRuntime:
             metrics_of(self.app).file_failed(self.name, "parse" if isinstance(exc, FileParseError) else "source")
             await self._archive(ref, "errors", {"error": str(exc), "stage": "PARSE"})
             return None
+        except Exception as exc:  # an error nobody classified (a library's own exception type, a broker
+            # hiccup): crashing the agent would leave the file in progress until re-announced 10 min later;
+            # retry it like a transient source error (republishing a file gives identical batches)
+            log.exception("workflow %s: %s failed unexpectedly", self.name, ref.uri)
+            self._record(key, ref.version, status="error", reason=f"{type(exc).__name__}: {exc}")
+            self._retry_later(ref, exc)
+            return None
         finally:
             await _aclose(chunks)
         self.retry_attempts.pop(ref.identity.key, None)

@@ -16,14 +16,17 @@ def pipeline_or_exit(config_path: Path) -> PipelineConfig:
     """The validated pipeline file; its problems end the command with their paths.
 
     Also switches this process's codec to the pipeline's wire format (``kafka.schema_registry``), so
-    what the command reads and writes matches the workers."""
+    what the command reads and writes matches the workers, and its Kafka clients to the pipeline's
+    security settings (``kafka.security``)."""
     try:
         config = load_pipeline(config_path)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     from fluentsync.schemas.wire import configure_codec
+    from fluentsync.streams.kafka.connection import configure_kafka
 
     configure_codec(config.kafka.schema_registry)
+    configure_kafka(config.kafka)
     return config
 
 

@@ -37,8 +37,8 @@ def check(path: Path) -> None:
     if problems:
         raise click.ClickException(f"{path}: {len(problems)} problem(s) in mappings:\n  - " + "\n  - ".join(problems))
     kafka = pipeline.kafka
-    click.echo(f"{path}: OK - kafka {kafka.bootstrap} ({kafka.partitions} partitions per topic), "
-               f"{len(pipeline.workflows)} workflow(s)")
+    click.echo(f"{path}: OK - kafka {kafka.bootstrap} ({kafka.partitions} partitions per topic, replication "
+               f"{kafka.replication_factor}, {kafka.security.describe()}), {len(pipeline.workflows)} workflow(s)")
     for name, workflow in pipeline.workflows.items():
         source = workflow.source
         target: str = workflow.target.api if workflow.target is not None else "records topic only"

@@ -56,8 +56,10 @@ def replay(workflow: str, config_path: Path, bootstrap: str | None, start: str, 
     if workflow not in config.workflows:
         raise click.ClickException(f"unknown workflow {workflow!r} (the pipeline has: {', '.join(config.workflows)})")
     from fluentsync.schemas.wire import configure_codec
+    from fluentsync.streams.kafka.connection import configure_kafka
 
     configure_codec(config.kafka.schema_registry)  # re-published batches use the workers' wire format
+    configure_kafka(config.kafka)  # TLS/SASL of every client this command opens
 
     async def run() -> dict[str, Any]:
         embedded = await broker_is_embedded(config, address)

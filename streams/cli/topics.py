@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import click
 
@@ -12,6 +13,17 @@ __all__ = ["topics"]
 
 _bootstrap = click.option("--bootstrap", "-b", default="127.0.0.1:9092", show_default=True,
                           envvar="FLUENTSYNC_KAFKA_BOOTSTRAP", help="Kafka bootstrap servers.")
+_pipeline = click.option("--pipeline", "pipeline_path", default=None,
+                         type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                         help="Connect with this pipeline file's kafka.security (TLS/SASL); created topics get its "
+                              "replication_factor and min_insync_replicas.")
+
+
+def _secure(pipeline_path: Path | None) -> None:
+    if pipeline_path is not None:
+        from fluentsync.streams.cli.common import pipeline_or_exit
+
+        pipeline_or_exit(pipeline_path)  # configures this process's Kafka security and replication
 
 
 @click.group("topics")
@@ -21,14 +33,17 @@ def topics() -> None:
 
 @topics.command("create")
 @_bootstrap
+@_pipeline
 @click.argument("names", nargs=-1, required=True)
 @click.option("--partitions", "-p", default=1, show_default=True, type=click.IntRange(1))
-@click.option("--replication-factor", default=1, show_default=True, type=click.IntRange(1))
+@click.option("--replication-factor", default=None, type=click.IntRange(1),
+              help="Default: the --pipeline file's kafka.replication_factor, else 1.")
 @click.option("--compact", is_flag=True, help="cleanup.policy=compact (for tables and latest-value topics).")
 @click.option("--config", "-c", "configs", multiple=True, metavar="KEY=VALUE", help="Extra topic config.")
-def create(bootstrap: str, names: tuple[str, ...], partitions: int, replication_factor: int,
-           compact: bool, configs: tuple[str, ...]) -> None:
+def create(bootstrap: str, pipeline_path: Path | None, names: tuple[str, ...], partitions: int,
+           replication_factor: int | None, compact: bool, configs: tuple[str, ...]) -> None:
     """Create topics NAMES, or check that they exist with the same partition count."""
+    _secure(pipeline_path)
     config = dict(_split(item) for item in configs)
     if compact:
         config["cleanup.policy"] = "compact"
@@ -43,8 +58,10 @@ def create(bootstrap: str, names: tuple[str, ...], partitions: int, replication_
 
 @topics.command("list")
 @_bootstrap
-def list_(bootstrap: str) -> None:
+@_pipeline
+def list_(bootstrap: str, pipeline_path: Path | None) -> None:
     """List topics with their partition counts."""
+    _secure(pipeline_path)
     for name, count in sorted(asyncio.run(describe_topics(bootstrap)).items()):
         click.echo(f"{name}\t{count}")
 

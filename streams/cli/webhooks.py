@@ -67,8 +67,10 @@ def webhooks(config_path: Path, host: str | None, port: int | None, log_format: 
     if config.kafka.bootstrap == "embedded":
         raise click.ClickException("a standalone receiver needs a running broker: set kafka.bootstrap")
     from fluentsync.schemas.wire import configure_codec
+    from fluentsync.streams.kafka.connection import configure_kafka
 
     configure_codec(config.kafka.schema_registry)  # the wire format the workers read (Confluent or single-object)
+    configure_kafka(config.kafka)  # TLS/SASL of the publisher, replication of the topics it creates
     configure_logging(log_format, "info")
     register_secrets(*secret_values(config))
     asyncio.run(serve(config, host or config.webhooks.host,

@@ -41,6 +41,10 @@ def worker(config_path: Path, data_dir: Path, loglevel: str, log_format: LogForm
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     from fluentsync.streams import worker as service
+    from fluentsync.streams.kafka.preflight import KafkaConnectionProblem
 
-    service.run(config, data_dir=data_dir, loglevel=loglevel, web_port=web_port, webhook_port=webhook_port,
-                log_format=log_format)
+    try:
+        service.run(config, data_dir=data_dir, loglevel=loglevel, web_port=web_port, webhook_port=webhook_port,
+                    log_format=log_format)
+    except KafkaConnectionProblem as exc:  # the broker refused our kafka.security: one line, not a traceback
+        raise click.ClickException(str(exc)) from exc

@@ -51,6 +51,7 @@ from fluentsync.connectors.filesinks import (
     RollingFileSink,
 )
 from fluentsync.schemas.codec import AvroCodec, AvroCodecError, default_codec
+from fluentsync.streams.kafka.connection import client_options
 
 from .config import ExportConfig, SinkSource, SinkTopics
 from .reporting import Reporter
@@ -115,7 +116,8 @@ class SinkConsumer:
 
     async def start(self) -> None:
         """Connect, join the group and start consuming (the topic must exist)."""
-        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5)
+        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5,
+                                          **client_options())
         await self._producer.start()
         self._reporter = Reporter(self._producer, self.codec, sink=self.name, topic=self.topic,
                                   fmt=self.config.format.type,
@@ -125,7 +127,8 @@ class SinkConsumer:
             self._open_sink(self.codec.repository.get(self.source.schema).schema)
         options: dict[str, Any] = {"fetch_max_wait_ms": 200} | self.consumer_options
         self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=self.group_id,
-                                          enable_auto_commit=False, auto_offset_reset="earliest", **options)
+                                          enable_auto_commit=False, auto_offset_reset="earliest", **options,
+                                          **client_options())
         await self._consumer.start()
         if self.topic not in await self._consumer.topics():  # all-topics metadata: never auto-creates it
             raise RuntimeError(f"sink {self.name}: topic {self.topic!r} does not exist (yet): it is created by its "

@@ -56,7 +56,7 @@ class Reporter:
         now = datetime.now(UTC)
         futures = []
         for file, extraction, run_id in files:
-            value = self.codec.encode(SINK_FILE_SCHEMA, {
+            value = self.codec.encode(SINK_FILE_SCHEMA, topic=self.files_topic, datum={
                 "sink": self.sink, "topic": self.topic, "extraction": extraction, "run_id": run_id,
                 "name": file.name, "uri": file.uri, "format": self.format, "partition": file.partition,
                 "first_offset": file.first_offset, "last_offset": file.last_offset, "records": file.records,
@@ -68,7 +68,7 @@ class Reporter:
     async def dead_letter(self, reason: str, *, partition: int, offset: int, key: bytes | None,
                           record: Any = None, raw: bytes | None = None) -> None:
         """A refused record (decoded as ``record`` when it could be, else ``raw`` bytes, truncated)."""
-        value = self.codec.encode(DEAD_LETTER_SCHEMA, {
+        value = self.codec.encode(DEAD_LETTER_SCHEMA, topic=self.dlq_topic, datum={
             "dead_letter_id": str(uuid.uuid4()), "workflow": self.sink, "stage": "SINK",
             "reason": f"{self.topic}[{partition}]@{offset}: {reason}"[:2000],
             "errors": [{"stage": "SINK", "field": None, "message": reason[:2000], "value": None,

@@ -26,6 +26,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from fluentsync.schemas.codec import AvroCodec, AvroCodecError, default_codec
+from fluentsync.streams.kafka.connection import client_options
 
 __all__ = ["RunEnds"]
 
@@ -45,7 +46,7 @@ class RunEnds:
 
     async def start(self) -> None:
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
-                                    auto_offset_reset="earliest", fetch_max_wait_ms=200)
+                                    auto_offset_reset="earliest", fetch_max_wait_ms=200, **client_options())
         await consumer.start()
         if self.runs_topic not in await consumer.topics():  # never auto-create it by asking for it
             log.info("no %s topic: files roll on their limits only", self.runs_topic)

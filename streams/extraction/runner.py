@@ -241,7 +241,7 @@ class ExtractionRunner:
                     key = node.get(key_field)
                     if key is None:
                         key = node.get("id")
-                    await add(None if key is None else str(key).encode(), encode(info, datum))
+                    await add(None if key is None else str(key).encode(), encode(info, datum, topic=self.topic))
                     run.nodes += 1
                     if stamp is not None:
                         if highest is None or stamp > highest:

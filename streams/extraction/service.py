@@ -16,6 +16,7 @@ from typing import Self
 from aiokafka import AIOKafkaProducer
 
 from fluentsync.connectors.fluent import FluentClient
+from fluentsync.streams.kafka.connection import client_options
 from fluentsync.streams.kafka.partitioning import KeyPartitioner, Strategy
 from fluentsync.streams.kafka.topics import TopicSpec, ensure_topics
 
@@ -56,7 +57,7 @@ class ExtractionService:
             await ensure_topics(self.bootstrap, extraction_topic_specs(self.extractions, self.prefix, self.partitions))
         self._producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap, acks="all", linger_ms=5, max_batch_size=256 * 1024,
-            partitioner=KeyPartitioner(self.partitioning))
+            partitioner=KeyPartitioner(self.partitioning), **client_options())
         await self._producer.start()
         self._state = ExtractionState(self.bootstrap, self.topics, producer=self._producer)
 

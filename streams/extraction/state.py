@@ -36,6 +36,7 @@ from typing import Any, Literal
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from fluentsync.schemas.codec import AvroCodec, default_codec
+from fluentsync.streams.kafka.connection import client_options
 from fluentsync.streams.kafka.offsets import exact_end_offsets
 from fluentsync.streams.kafka.topics import TopicSpec
 
@@ -174,7 +175,7 @@ async def read_compacted(
     """The latest decoded value of every key of ``topic`` (tombstones remove keys), read to its end."""
     codec = codec or default_codec()
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                auto_offset_reset="earliest", fetch_max_wait_ms=100)
+                                auto_offset_reset="earliest", fetch_max_wait_ms=100, **client_options())
     await consumer.start()
     latest: dict[bytes, Any] = {}
     try:
@@ -221,7 +222,7 @@ class ExtractionState:
 
     async def start(self) -> None:
         if self._producer is None:
-            self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
+            self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", **client_options())
             await self._producer.start()
 
     async def stop(self) -> None:

@@ -250,7 +250,9 @@ async def is_embedded_broker(bootstrap: str) -> bool:
     """
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    from fluentsync.streams.kafka.connection import client_options
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options())
     await admin.start()
     try:
         cluster = await admin.describe_cluster()

@@ -11,7 +11,9 @@ Both transports (``fluentsync-embedded://`` and ``fluentsync-kafka://``, the lat
 also close two races between Faust and aiokafka after a rebalance: one silently dropped the first
 records of stream partitions, the other processed records twice when a fetch was answered while
 recovery sought to the committed offsets (see :class:`_SafeFetchThread`); and they shorten Faust's
-fetch wait (:data:`FETCH_MAX_WAIT_MS`).
+fetch wait (:data:`FETCH_MAX_WAIT_MS`). Topics Faust creates (changelogs, its leader topic) get the
+process's ``min.insync.replicas`` (:mod:`fluentsync.streams.kafka.connection`); credentials and the
+replication factor reach Faust through the app's settings.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from faust.transport.drivers import TRANSPORTS
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
+from fluentsync.streams.kafka.connection import cluster_settings
 from fluentsync.streams.kafka.offsets import probe_high_watermarks
 
 __all__ = ["KAFKA_SCHEME", "SCHEME", "KafkaTransport", "Transport", "register"]
@@ -162,13 +165,23 @@ class _KafkaConsumer(faust_aiokafka.Consumer):
         return _SafeFetchThread(self, loop=self.loop, beacon=self.beacon)
 
 
-class Transport(faust_aiokafka.Transport):
+class _Transport(faust_aiokafka.Transport):
+    async def _create_topic(self, owner: Any, client: Any, topic: str, partitions: int, replication: int,
+                            **kwargs: Any) -> None:
+        """Faust's topic creation, with the configured topic configs (a topic's own settings win)."""
+        extra = cluster_settings().topic_config()
+        if extra:
+            kwargs["config"] = {**extra, **(kwargs.get("config") or {})}
+        await super()._create_topic(owner, client, topic, partitions, replication, **kwargs)
+
+
+class Transport(_Transport):
     """aiokafka transport for the embedded broker: exact end offsets, no records lost after recovery."""
 
     Consumer = _Consumer
 
 
-class KafkaTransport(faust_aiokafka.Transport):
+class KafkaTransport(_Transport):
     """aiokafka transport for real Kafka: Faust's own, except that no records are lost after recovery."""
 
     Consumer = _KafkaConsumer

@@ -19,6 +19,8 @@ from collections.abc import Iterable, Mapping
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from fluentsync.streams.kafka.connection import client_options
+
 __all__ = ["exact_end_offsets", "probe_high_watermarks"]
 
 
@@ -31,7 +33,8 @@ async def probe_high_watermarks(
     if not pending:
         return result
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=50, max_partition_fetch_bytes=1024
+        bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=50, max_partition_fetch_bytes=1024,
+        **client_options(),
     )
     await consumer.start()
     try:
@@ -57,7 +60,7 @@ async def exact_end_offsets(
 ) -> dict[TopicPartition, int]:
     """End offset (offset after the last record) of each partition; ``probe`` corrects the broker's."""
     tps = list(partitions)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **client_options())
     await consumer.start()
     try:
         reported = await consumer.end_offsets(tps)

@@ -14,6 +14,7 @@ from typing import Any, Self
 from aiokafka import AIOKafkaConsumer
 
 from fluentsync.schemas.codec import AvroCodec, default_codec
+from fluentsync.streams.kafka.connection import client_options
 
 __all__ = ["TopicTail"]
 
@@ -25,7 +26,7 @@ class TopicTail:
         self.topic = topic
         self.codec = codec or default_codec()
         self.consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                         enable_auto_commit=False)
+                                         enable_auto_commit=False, **client_options())
         self.items: list[dict[str, Any]] = []
 
     async def __aenter__(self) -> Self:

@@ -5,6 +5,11 @@ partition count, and Faust then refuses to start with ``PartitionsMismatch`` aga
 (measured on the embedded broker, design.md §4). Co-partitioned tables need the source topic and the
 changelog to agree, so an existing topic with a different partition count is an error here, never
 silently accepted.
+
+Replication: a spec without a replication factor gets the process's ``kafka.replication_factor`` and
+every created topic the configured ``min.insync.replicas`` (:mod:`fluentsync.streams.kafka.connection`);
+topics that already exist keep theirs (changing replication is a partition reassignment, an operator's
+decision).
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from typing import Literal
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, UnknownTopicOrPartitionError
+
+from fluentsync.streams.kafka.connection import client_options, cluster_settings
 
 __all__ = ["TopicError", "TopicSpec", "describe_topics", "ensure_topics"]
 
@@ -28,15 +35,17 @@ class TopicError(RuntimeError):
 
 @dataclass(frozen=True)
 class TopicSpec:
-    """What a topic must look like: name, partition count, replication and topic configs."""
+    """What a topic must look like: name, partition count, replication and topic configs.
+
+    ``replication_factor`` None: the process's ``kafka.replication_factor`` (see :func:`ensure_topics`)."""
 
     name: str
     partitions: int = 1
-    replication_factor: int = 1
+    replication_factor: int | None = None
     config: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def compacted(cls, name: str, partitions: int = 1, replication_factor: int = 1) -> TopicSpec:
+    def compacted(cls, name: str, partitions: int = 1, replication_factor: int | None = None) -> TopicSpec:
         """A compacted topic: tables' changelogs and latest-value-per-key state."""
         return cls(name, partitions, replication_factor, {"cleanup.policy": "compact"})
 
@@ -45,13 +54,13 @@ class TopicSpec:
             raise ValueError(f"invalid topic name {self.name!r}")
         if self.partitions < 1:
             raise ValueError(f"topic {self.name!r}: partitions must be >= 1, got {self.partitions}")
-        if self.replication_factor < 1:
+        if self.replication_factor is not None and self.replication_factor < 1:
             raise ValueError(f"topic {self.name!r}: replication factor must be >= 1")
 
 
 async def describe_topics(bootstrap: str, names: Iterable[str] | None = None) -> dict[str, int]:
     """Partition count of each existing topic (all topics when ``names`` is None)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options())
     await admin.start()
     try:
         return await _partition_counts(admin, None if names is None else list(names))
@@ -64,26 +73,29 @@ async def ensure_topics(
 ) -> dict[str, Literal["created", "exists"]]:
     """Create the topics that are missing; check the partition count of those that exist.
 
+    Created topics get the process's replication factor (unless their spec names one) and its topic
+    configs (``min.insync.replicas``); a spec's own configs win.
     Returns, for each spec, whether it was created now or already existed.
     Raises :class:`TopicError` when a topic exists with another partition count or cannot be created.
     """
     wanted = {spec.name: spec for spec in specs}
     if not wanted:
         return {}
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms, **client_options())
     await admin.start()
     try:
         existing = await _partition_counts(admin, list(wanted))
         missing = [spec for name, spec in wanted.items() if name not in existing]
         outcome: dict[str, Literal["created", "exists"]] = {name: "exists" for name in existing}
         if missing:
+            cluster = cluster_settings()
             response = await admin.create_topics(
                 [
                     NewTopic(
                         spec.name,
                         spec.partitions,
-                        spec.replication_factor,
-                        topic_configs=dict(spec.config),
+                        spec.replication_factor or cluster.replication_factor,
+                        topic_configs={**cluster.topic_config(), **spec.config},
                     )
                     for spec in missing
                 ],

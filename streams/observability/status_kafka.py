@@ -32,6 +32,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from fluentsync.connectors.webhooks.settings import WebhookSourceConfig
 from fluentsync.schemas.codec import AvroCodec, default_codec
 from fluentsync.streams.config import PipelineConfig
+from fluentsync.streams.kafka.connection import client_options
 from fluentsync.streams.kafka.names import WorkflowTopics
 from fluentsync.streams.kafka.offsets import exact_end_offsets
 from fluentsync.streams.operations.positions import log_bounds
@@ -79,7 +80,7 @@ def consumed_topics(config: PipelineConfig, workflow: str) -> list[str]:
 
 async def topic_partitions(bootstrap: str) -> dict[str, int]:
     """Every topic of the cluster and its partition count (metadata only: never auto-creates a topic)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **client_options())
     await consumer.start()
     try:
         names = await consumer.topics()
@@ -95,7 +96,8 @@ async def consumer_lag(bootstrap: str, group: str, partitions: Mapping[str, int]
     tps = [TopicPartition(topic, p) for topic, count in partitions.items() for p in range(count)]
     if not tps:
         return {}
-    probe = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    probe = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
+                             **client_options())
     await probe.start()
     try:
         committed = {tp: await probe.committed(tp) for tp in tps}

@@ -36,6 +36,7 @@ from typing import Any
 
 from fluentsync.schemas.codec import AvroCodec, default_codec
 from fluentsync.streams.config import PipelineConfig
+from fluentsync.streams.kafka.connection import client_options
 from fluentsync.streams.kafka.names import WorkflowTopics
 from fluentsync.streams.kafka.partitioning import partition_function
 from fluentsync.streams.operations.positions import log_bounds
@@ -222,7 +223,7 @@ async def publish_redrive(bootstrap: str, config: PipelineConfig, workflow: str,
 
     codec = codec or default_codec()
     topic = WorkflowTopics.of(workflow, config.kafka.topic_prefix).records
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", **client_options())
     await producer.start()
     try:
         futures = [await producer.send(topic, codec.encode("fluentsync.records.RecordBatch", batch, topic=topic),

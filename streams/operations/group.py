@@ -33,6 +33,8 @@ from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssigno
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberMetadata
 from aiokafka.errors import CommitFailedError, InconsistentGroupProtocolError, KafkaError
 
+from fluentsync.streams.kafka.connection import client_options
+
 __all__ = ["GroupActiveError", "GroupState", "committed_offsets", "describe_group", "move_offsets"]
 
 _IDLE_STATES = {"Empty", "Dead", ""}
@@ -57,7 +59,7 @@ class GroupState:
 
 
 async def describe_group(bootstrap: str, group: str) -> GroupState:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options())
     await admin.start()
     try:
         response = await admin.describe_consumer_groups([group])
@@ -70,7 +72,8 @@ async def describe_group(bootstrap: str, group: str) -> GroupState:
 
 async def committed_offsets(bootstrap: str, group: str, topic: str, partitions: int) -> dict[int, int | None]:
     """The group's committed offset of each partition (None: nothing committed)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
+                                **client_options())
     await consumer.start()
     try:
         result: dict[int, int | None] = {}
@@ -101,7 +104,8 @@ async def move_offsets(bootstrap: str, group: str, topic: str, offsets: Mapping[
 
 
 async def _commit_outside(bootstrap: str, group: str, tps: Mapping[TopicPartition, int]) -> None:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
+                                **client_options())
     await consumer.start()
     try:
         consumer.assign(list(tps))
@@ -145,7 +149,8 @@ async def _commit_as_member(bootstrap: str, group: str, topic: str, tps: Mapping
     assignor = type("_ReplayAssignorFor", (_ReplayAssignor,), {"only": topic})
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
                                 auto_offset_reset="earliest", session_timeout_ms=6000, heartbeat_interval_ms=1000,
-                                rebalance_timeout_ms=6000, partition_assignment_strategy=(assignor,))
+                                rebalance_timeout_ms=6000, partition_assignment_strategy=(assignor,),
+                                **client_options())
     try:
         await consumer.start()
         # Every topic: a live Faust leader may hand this member partitions of any topic the app consumes,
@@ -190,7 +195,8 @@ async def _gone(bootstrap: str, group: str, member: str | None, timeout: float =
 
 
 async def _verify(bootstrap: str, group: str, tps: Mapping[TopicPartition, int]) -> None:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
+                                **client_options())
     await consumer.start()
     try:
         for tp, offset in tps.items():

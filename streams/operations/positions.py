@@ -25,6 +25,7 @@ from typing import Literal
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from fluentsync.streams.kafka.connection import client_options
 from fluentsync.streams.kafka.offsets import exact_end_offsets
 
 __all__ = ["Position", "PositionError", "log_bounds", "parse_position", "resolve_position"]
@@ -89,7 +90,7 @@ def parse_position(text: str) -> Position:
 async def log_bounds(bootstrap: str, topic: str, partitions: int) -> dict[int, tuple[int, int]]:
     """``(log start, exact end)`` of every partition of ``topic``."""
     tps = [TopicPartition(topic, p) for p in range(partitions)]
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **client_options())
     await consumer.start()
     try:
         starts = await consumer.beginning_offsets(tps)
@@ -125,7 +126,7 @@ async def resolve_position(bootstrap: str, topic: str, position: Position, bound
 async def _offsets_for_time(bootstrap: str, topic: str, time_ms: int, bounds: Mapping[int, tuple[int, int]],
                             *, embedded: bool) -> dict[int, int]:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=50,
-                                max_partition_fetch_bytes=64 * 1024)
+                                max_partition_fetch_bytes=64 * 1024, **client_options())
     await consumer.start()
     try:
         if not embedded:

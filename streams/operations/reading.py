@@ -14,6 +14,8 @@ from collections.abc import AsyncIterator, Mapping
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
+from fluentsync.streams.kafka.connection import client_options
+
 __all__ = ["read_ranges"]
 
 
@@ -24,7 +26,8 @@ async def read_ranges(bootstrap: str, topic: str, ranges: Mapping[int, tuple[int
     pending = {TopicPartition(topic, p): (start, stop) for p, (start, stop) in ranges.items() if stop > start}
     if not pending:
         return
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100,
+                                **client_options())
     await consumer.start()
     try:
         consumer.assign(list(pending))

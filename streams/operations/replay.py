@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 from fluentsync.schemas.codec import AvroCodec, default_codec
 from fluentsync.streams.config import PipelineConfig
+from fluentsync.streams.kafka.connection import client_options
 from fluentsync.streams.kafka.names import WorkflowTopics
 from fluentsync.streams.operations.group import committed_offsets, move_offsets
 from fluentsync.streams.operations.positions import Position, PositionError, log_bounds, resolve_position
@@ -155,7 +156,7 @@ async def execute(plan: ReplayPlan, bootstrap: str, *, embedded: bool = True,
 async def _republish(plan: ReplayPlan, bootstrap: str, codec: AvroCodec, result: ReplayResult) -> None:
     from aiokafka import AIOKafkaProducer
 
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, **client_options())
     await producer.start()
     try:
         futures: list[asyncio.Future[Any]] = []

@@ -135,3 +135,37 @@ async def test_a_failure_while_a_retry_waits_does_not_add_another(tmp_path: Path
     await rt.aclose()  # worker shutdown: the waiting re-announcement is dropped
     assert not rt._retries and not rt._waiting
     assert [e["kind"] for e in producer.sent] == ["STARTED", "FAILED", "STARTED", "FAILED"]
+
+
+class _BrokenSource(LocalSource):
+    """A local inbox whose first read raises an exception type nobody classified (as aiohttp's
+    ClientPayloadError once escaped the S3 source)."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.broken = True
+
+    async def open(self, ref: FileRef, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
+        if self.broken:
+            self.broken = False
+            raise RuntimeError("payload stream ended unexpectedly")
+        async for chunk in super().open(ref, chunk_size):
+            yield chunk
+
+
+async def test_an_unclassified_error_is_retried_instead_of_crashing_the_agent(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    write(tmp_path)
+    rt, producer = runtime(tmp_path, failures=0, poll_interval=0.1, reannounce_after=600.0)
+    rt.source = _BrokenSource(tmp_path)
+    caplog.set_level(logging.WARNING, logger="fluentsync.streams.agents.files")
+    ref = await announce(rt)  # must not raise: a raise would crash the files agent
+    key = file_event_key("wf", ref)
+    entry = rt.table[key]["versions"][ref.version]
+    assert entry["status"] == "error" and "RuntimeError: payload stream ended unexpectedly" in entry["reason"]
+    assert any(r.levelno == logging.ERROR and r.exc_info for r in caplog.records)  # with its traceback
+    event = await nth_discovered(producer, 1)
+    await rt.on_event(key, event)
+    assert rt.table[key]["versions"][ref.version]["status"] == "published"
+    await rt.aclose()
