@@ -46,7 +46,9 @@ def _flatten_into(
 ) -> None:
     for key, child in value.items():
         name = f"{prefix}{key}"
-        if isinstance(child, Mapping):
+        if child is None or isinstance(child, str | int | float):  # most values: before the (slow) ABC test
+            row[name] = child
+        elif isinstance(child, Mapping):
             if name in leaves:
                 row[name] = _cell(child)
             else:
@@ -59,7 +61,7 @@ def _flatten_into(
 
 def _join_into(row: dict[str, Any], name: str, items: list[Any] | tuple[Any, ...], sep: str, join: str) -> None:
     if not any(isinstance(item, Mapping) for item in items):
-        row[name] = join.join(_cell(item) for item in items) if items else None
+        row[name] = join.join([_cell(item) for item in items]) if items else None
         return
     # objects: one column per (flattened) child field, the values of all elements joined
     flats = [flatten(item, separator=sep, join_separator=join) if isinstance(item, Mapping) else {"": item}
@@ -69,10 +71,15 @@ def _join_into(row: dict[str, Any], name: str, items: list[Any] | tuple[Any, ...
         keys.update(dict.fromkeys(flat))
     for key in keys:
         column = f"{name}{sep}{key}" if key else name
-        row[column] = join.join(_cell(flat.get(key)) for flat in flats)
+        row[column] = join.join([_cell(flat.get(key)) for flat in flats])
 
 
 def _cell(value: Any) -> str:
+    kind = type(value)
+    if kind is str:  # most cells: before the (slow) ABC tests below
+        return value  # type: ignore[no-any-return]
+    if kind is int or kind is float:
+        return str(value)
     if value is None:
         return ""
     if isinstance(value, bool):

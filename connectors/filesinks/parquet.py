@@ -296,7 +296,7 @@ def _decimal(scale: int) -> Convert:
 
 def _record(fields: list[tuple[str, bool, Convert, Any]]) -> Convert:
     def convert(value: Any) -> Any:
-        if not isinstance(value, Mapping):
+        if type(value) is not dict and not isinstance(value, Mapping):  # dict first: the ABC test is slow
             raise _bad(value, "an object")
         out: dict[str, Any] = {}
         for name, nullable, field_convert, default in fields:

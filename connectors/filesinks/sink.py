@@ -36,14 +36,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from fluentsync.connectors.filesinks.commits import NOTHING, NOTHING_PENDING, Commit, CommittedFile, Position
 from fluentsync.connectors.filesinks.destinations import Destination, open_destination
 from fluentsync.connectors.filesinks.naming import FileNamer, NameInputs
 from fluentsync.connectors.filesinks.settings import FileSinkConfig
@@ -53,58 +55,11 @@ from fluentsync.connectors.filesinks.writers import RecordEncodingError, RecordW
 __all__ = ["Commit", "CommittedFile", "Position", "RollingFileSink", "SinkError"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_HOUR = timedelta(hours=1)
 
 
 class SinkError(RuntimeError):
     """The sink cannot go on with a partition as things are (see the message for what to do)."""
-
-
-@dataclass(frozen=True)
-class Position:
-    """Where a record is in Kafka, and what else its file's name may depend on."""
-
-    partition: int
-    offset: int
-    timestamp: datetime = _EPOCH  #: the record's timestamp; date variables in names come from it (UTC)
-    run: str | None = None  #: the extraction run it belongs to (``{run}``); None: the sink's configured run
-
-    @classmethod
-    def from_kafka(cls, partition: int, offset: int, timestamp_ms: int | None, run: str | None = None) -> Position:
-        """From a consumer record's fields (Kafka timestamps are epoch milliseconds)."""
-        stamp = _EPOCH if timestamp_ms is None or timestamp_ms < 0 else datetime.fromtimestamp(timestamp_ms / 1000, UTC)
-        return cls(partition, offset, stamp, run)
-
-
-@dataclass(frozen=True)
-class CommittedFile:
-    """A file that is now complete and visible at its destination."""
-
-    name: str  #: relative name (rendered template)
-    uri: str
-    partition: int
-    first_offset: int
-    last_offset: int
-    records: int  #: records written (rejected records excluded)
-    size: int  #: bytes
-
-    @property
-    def next_offset(self) -> int:
-        return self.last_offset + 1
-
-
-@dataclass(frozen=True)
-class Commit:
-    """What a call committed: the files, and per partition the offset to commit to Kafka (Kafka's
-    convention: the next offset to consume). Empty when nothing was committed."""
-
-    files: tuple[CommittedFile, ...] = ()
-    offsets: Mapping[int, int] = field(default_factory=dict)
-    #: closed files still wait (a failed upload, or the partition's next file held back until these
-    #: offsets are committed): commit ``offsets``, then call ``flush``/``tick`` again
-    pending: bool = False
-
-    def __bool__(self) -> bool:
-        return bool(self.offsets)
 
 
 @dataclass
@@ -119,6 +74,9 @@ class _File:
     opened_at: float
     last_offset: int
     count: int = 0  #: Kafka records taken, rejected ones included (what max_records counts)
+    #: (run, UTC hour) of the records known to get ``name``: the template is rendered once per file and
+    #: hour, not per record (hours are the finest date variable, so within one the name cannot change)
+    name_key: tuple[str | None, int] | None = None
 
 
 class RollingFileSink:
@@ -156,6 +114,7 @@ class RollingFileSink:
         self._report_offsets: dict[int, int] = {}
         self._report_files: list[CommittedFile] = []
         self._broken: dict[int, int] = {}  # partition -> first offset of a file that could not be finished
+        self._deadline = -math.inf  # no open file is older than max_age before this clock reading
         self._lock = asyncio.Lock()
         self._closed = False
         if avro_schema is not None and config.format.type == "parquet":
@@ -191,13 +150,11 @@ class RollingFileSink:
             self._rewind(p, position.offset)
             self._roll_expired(now)
             current = self._open.get(p)
-            name = self._name(position, current.first_offset if current else position.offset)
-            if current is not None and name != current.name:
+            if current is not None and not self._same_name(current, position):
                 self._close(current)  # another day/hour/run: never mix name partitions in a file
                 current = None
-                name = self._name(position, position.offset)
             if current is None:
-                current = self._start(position, name, now)
+                current = self._start(position, self._name(position, position.offset), now)
             error: RecordEncodingError | None = None
             try:
                 current.writer.write(record)
@@ -210,7 +167,8 @@ class RollingFileSink:
             current.count += 1
             if self._full(current):
                 self._close(current)
-            await self._commit_pending()
+            if self._pending:
+                await self._commit_pending()
             if error is not None:
                 raise error  # the report waits for the next call; the offset counts as consumed
             return self._report()
@@ -299,11 +257,28 @@ class RollingFileSink:
             run=position.run if position.run is not None else self.config.run, ext=self._ext,
         ))
 
+    def _same_name(self, current: _File, position: Position) -> bool:
+        """Whether ``position``'s record gets the name of ``current`` (the partition's open file).
+
+        Only the record's run and date (UTC, to the hour at the finest) vary within a file, so a
+        record of the run and hour already checked needs no rendering."""
+        key = _name_key(position)
+        if key == current.name_key:
+            return True
+        if self._name(position, current.first_offset) != current.name:
+            return False
+        current.name_key = key
+        return True
+
     def _start(self, position: Position, name: str, now: float) -> _File:
         spool = self._spool_dir / f"{position.partition}-{position.offset}.{self._ext}"
         writer = open_writer(self.config.format, spool, self.avro_schema)
-        opened = _File(position.partition, position.offset, name, spool, writer, now, position.offset)
+        opened = _File(position.partition, position.offset, name, spool, writer, now, position.offset,
+                       name_key=_name_key(position))
         self._open[position.partition] = opened
+        max_age = self.config.rolling.max_age
+        if max_age is not None:
+            self._deadline = min(self._deadline, _deadline(now, max_age))
         return opened
 
     def _full(self, current: _File) -> bool:
@@ -314,11 +289,15 @@ class RollingFileSink:
 
     def _roll_expired(self, now: float) -> None:
         max_age = self.config.rolling.max_age
-        if max_age is None:
+        if max_age is None or now < self._deadline:  # (checked on every add: mostly this early return)
             return
+        deadline = math.inf
         for current in list(self._open.values()):
             if now - current.opened_at >= max_age:
                 self._close(current)
+            else:
+                deadline = min(deadline, _deadline(current.opened_at, max_age))
+        self._deadline = deadline
 
     def _close(self, current: _File) -> None:
         """Finish the spool file and queue it for commit (the partition gets a new file next time)."""
@@ -334,7 +313,10 @@ class RollingFileSink:
         """A record at or below what the partition's open or queued files hold: the consumer seeked
         back, so those files are thrown away and writing starts again from this record. Seeking into
         the middle of an uncommitted file would skip its first records: refused until it seeks to them."""
-        files = [f for f in (*self._pending, self._open.get(partition)) if f is not None and f.partition == partition]
+        current = self._open.get(partition)
+        if not self._pending and (current is None or current.last_offset < offset):
+            return  # the usual case, checked on every add: the next record of the open file
+        files = [f for f in (*self._pending, current) if f is not None and f.partition == partition]
         dropped = [f for f in files if f.last_offset >= offset]
         if not dropped:
             return
@@ -396,10 +378,24 @@ class RollingFileSink:
 
     def _report(self) -> Commit:
         if not self._report_offsets:
-            return Commit(pending=bool(self._pending))
+            return NOTHING_PENDING if self._pending else NOTHING
         commit = Commit(tuple(self._report_files), dict(self._report_offsets), pending=bool(self._pending))
         self._report_files, self._report_offsets = [], {}
         return commit
+
+
+def _name_key(position: Position) -> tuple[str | None, int]:
+    """What a file name may vary by within a partition's file: the run, and the UTC hour (exact)."""
+    stamp = position.timestamp
+    if stamp.tzinfo is None:  # naive: UTC, as the namer reads it
+        stamp = stamp.replace(tzinfo=UTC)
+    return position.run, (stamp - _EPOCH) // _HOUR
+
+
+def _deadline(opened_at: float, max_age: float) -> float:
+    """A clock reading before which a file opened at ``opened_at`` is surely younger than ``max_age``:
+    a millisecond early, so the exact test (``now - opened_at >= max_age``) decides near the boundary."""
+    return opened_at + max_age - 0.001
 
 
 def _remove(path: Path) -> None:

@@ -136,10 +136,13 @@ def json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
+# one encoder for every record (``json.dumps`` with options builds a new one per call)
+_ENCODER = json.JSONEncoder(default=json_default, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
 def _dumps(record: Mapping[str, Any]) -> bytes:
     try:
-        return json.dumps(record, default=json_default, ensure_ascii=False, separators=(",", ":"),
-                          allow_nan=False).encode("utf-8")
+        return _ENCODER.encode(record).encode("utf-8")
     except (TypeError, ValueError) as exc:
         raise RecordEncodingError(f"record is not JSON: {exc}") from None
 
@@ -235,14 +238,17 @@ class CsvWriter(RecordWriter):
             # array's own name with one empty value per element ("|"): no data, like a null
             sep = self.options.join_separator
             for row in rows:
+                if self._known.issuperset(row):  # the usual case, tested in C
+                    continue
                 extra = [k for k, v in row.items() if k not in self._known and v is not None
                          and not (isinstance(v, str) and not v.replace(sep, ""))]
                 if extra:
                     raise RecordEncodingError(f"columns not in the CSV header: {sorted(extra)}")
-        null = self.options.null
-        lines = [[_csv_cell(row.get(c), null) for c in self.columns] for row in rows]
+        null, header = self.options.null, self.columns
+        # text cells (most of them) as they are, without a call each
+        lines = [[v if type(v) is str else _csv_cell(v, null) for v in map(row.get, header)] for row in rows]
         if not self.records and self.options.header:
-            self._csv.writerow(self.columns)
+            self._csv.writerow(header)
         self._csv.writerows(lines)
         self._emit(self._lines.take())  # raises before writing anything when a row cannot be encoded
         self.records += 1

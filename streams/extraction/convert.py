@@ -2,7 +2,9 @@
 
 Why compiled converters: the extraction goal is 10,000 nodes/s per process, and walking an Avro schema
 for every node costs more than encoding it. :func:`compile_converter` walks the schema once and returns
-a closure per record type; per node it only builds dicts.
+a closure per record type; per node it only builds dicts. Runs of the typed schemas go further:
+:mod:`.encoder` applies these same rules while writing Avro bytes directly, and falls back to this
+module (plus the codec) for any node it is not sure of; the rules below are the reference for both.
 
 What a converter does, field by field (the Avro field names are Fluent's GraphQL field names):
 

@@ -39,7 +39,19 @@ class BatchPublisher:
         self.in_flight = 0  #: events sent (or batched) but not yet acknowledged
         self.end_offsets: dict[int, int] = {}  #: partition -> offset after its last acknowledged event
 
+    def append(self, key: bytes | None, value: bytes) -> bool:
+        """Append to the partition's open batch without sending anything; False (nothing appended) when
+        that batch is full: then :meth:`add` sends it. Most events need no coroutine this way."""
+        partition = self._partition(key, self.partitions) if key is not None else random.randrange(self.partitions)
+        builder, count = self._open.get(partition) or (self.producer.create_batch(), 0)
+        if builder.append(key=key, value=value, timestamp=None) is None:
+            return False
+        self._open[partition] = (builder, count + 1)
+        self.in_flight += 1
+        return True
+
     async def add(self, key: bytes | None, value: bytes) -> None:
+        """Append, sending the partition's batch first when it is full."""
         partition = self._partition(key, self.partitions) if key is not None else random.randrange(self.partitions)
         builder, count = self._open.get(partition) or (self.producer.create_batch(), 0)
         if builder.append(key=key, value=value, timestamp=None) is None:  # full: send it, start another

@@ -9,8 +9,9 @@ schema does not know are dropped, fields the query does not select are null.
 Conventions (fluent-api.md §4.2, §4.6): forward paging with ``$first``/``$after`` (the page size goes
 into ``$first``), the cursor of the last edge, no ``endCursor``; the incremental window is the
 ``DateRange`` variable ``$updatedOn`` (``{from, to}``; null for a full extraction). Nested connections
-(order and fulfilment items) are fetched with ``first: 100`` and their ``pageInfo.hasNextPage`` so a
-node with more items than that is counted as ``nested_truncated`` rather than silently cut.
+(order and fulfilment items) are fetched with ``first: 100``, their edges' ``cursor`` and their
+``pageInfo.hasNextPage``, so the runner fetches the rest of a node with more items than that with
+follow-up queries (:mod:`.nested`); what cannot be followed is counted as ``nested_truncated``.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ _ORDER = (
     "id ref type status totalPrice totalTaxPrice currency retailer { id } "
     "customer { id ref email firstName lastName } "
     f"deliveryAddress {{ {_ADDRESS} }} billingAddress {{ {_ADDRESS} }} "
-    "items(first: 100) { edges { node { id ref status productRef productCatalogueRef quantity price paidPrice "
+    "items(first: 100) { edges { cursor node { id ref status productRef productCatalogueRef quantity price paidPrice "
     f"totalPrice taxPrice totalTaxPrice currency {_ATTRS} }} }} pageInfo {{ hasNextPage }} }} "
     f"{_ATTRS} createdOn updatedOn"
 )
@@ -59,8 +60,8 @@ _FULFILMENT = (
     "id ref status type deliveryType orderRef trackingNumber carrier serviceLevel shippedOn deliveredOn "
     "order { id ref } fromLocation { id ref name } "
     f"fromAddress {{ {_ADDRESS} }} toAddress {{ {_ADDRESS} }} "
-    "items(first: 100) { edges { node { id ref status productRef requestedQuantity filledQuantity rejectedQuantity "
-    "orderItem { id ref } } } pageInfo { hasNextPage } } "
+    "items(first: 100) { edges { cursor node { id ref status productRef requestedQuantity filledQuantity "
+    "rejectedQuantity orderItem { id ref } } } pageInfo { hasNextPage } } "
     f"{_ATTRS} createdOn updatedOn"
 )
 _POSITION = "id ref productRef locationRef onHand qty type status catalogue { ref name } createdOn updatedOn"

@@ -11,9 +11,10 @@ The order of a run, and why:
    so the next GraphQL request is in flight while this page is encoded and sent. Retryable GraphQL
    errors (``S0002``, ``C0011``...) are retried ``retries`` times after Fluent's delay; HTTP errors are
    already retried by the client.
-4. Each node is converted (:mod:`.convert`), Avro-encoded with single-object framing and published
-   keyed by its ``ref`` (:mod:`.publish`: per-partition record batches, ``acks=all``), each page's
-   events sent at the end of the page; at most ``max_in_flight`` events wait for acknowledgement.
+4. Each node is converted and Avro-encoded with the codec's framing (:mod:`.encoder`: straight from
+   the node to Avro for the typed schemas, else :mod:`.convert` and the codec) and published keyed by
+   its ``ref`` (:mod:`.publish`: per-partition record batches, ``acks=all``), each page's events sent
+   at the end of the page without waiting; at most ``max_in_flight`` events wait for acknowledgement.
    Nodes of the overlap window that the previous run already delivered (same id and ``updatedOn``,
    remembered with the watermark) are skipped.
 5. Only when **every** send is acknowledged is the new watermark (the highest ``updatedOn`` delivered)
@@ -45,9 +46,12 @@ from fluentsync.connectors.fluent import FluentClient, FluentError, FluentGraphQ
 from fluentsync.connectors.fluent.graphql import ErrorHandling, GraphQLResult
 from fluentsync.schemas.codec import AvroCodec, default_codec
 from fluentsync.streams.kafka.partitioning import Strategy
+from fluentsync.streams.observability.logs import correlate
 
 from .config import GENERIC_SCHEMA, ExtractionConfig
 from .convert import Conversion, Converter, compile_converter, convert_generic
+from .encoder import NodeEncoder
+from .nested import NestedPages
 from .publish import BatchPublisher
 from .state import ExtractionState, RunRecord, Watermark, format_timestamp, new_run_id, parse_timestamp
 
@@ -149,12 +153,14 @@ class ExtractionRunner:
             await self.state.put_run(run)
             started = time.monotonic()
             try:
-                await self._extract(run, request, started, on_progress)
+                with correlate(extraction=self.name, run_id=run.run_id):  # the fetch task inherits them
+                    await self._extract(run, request, started, on_progress)
             except (Exception, asyncio.CancelledError) as exc:
                 run.duration_ms = int((time.monotonic() - started) * 1000)
                 run.error = _describe(exc)
                 run.transition("FAILED", "error")
-                log.error("extraction %s run %s failed: %s", self.name, run.run_id, run.error)
+                log.error("extraction %s run %s failed: %s", self.name, run.run_id, run.error,
+                          extra={"extraction": self.name, "run_id": run.run_id})
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(asyncio.shield(self.state.put_run(run)), 10)
                 if isinstance(exc, asyncio.CancelledError):
@@ -198,6 +204,9 @@ class ExtractionRunner:
             convert = compile_converter(self.schema.parsed, conversion, skip=frozenset({"extraction"}))
         meta = ("fluentsync.outbound.ExtractionMeta",  # tuple notation: see .convert
                 {"extraction": self.name, "run_id": run.run_id, "extracted_at": run.started_at})
+        # node -> framed event: typed schemas are compiled straight to Avro (.encoder), same bytes
+        encode = NodeEncoder(self.codec, self.schema, convert, conversion, "extraction", meta, topic=self.topic,
+                             compiled=self.schema.name != GENERIC_SCHEMA)
         field = incremental.field if incremental is not None else "updatedOn"
         overlap = timedelta(seconds=incremental.overlap if incremental is not None else 0)
         cap = incremental.max_overlap_keys if incremental is not None else 0
@@ -206,15 +215,22 @@ class ExtractionRunner:
         highest: datetime | None = None
         partitions = await self.producer.partitions_for(self.topic)
         publisher = BatchPublisher(self.producer, self.topic, len(partitions), self.partitioning)
-        key_field, limit, info = config.key_field, config.max_in_flight, self.schema
-        encode, add = self.codec.encode, publisher.add
+        key_field, limit = config.key_field, config.max_in_flight
+        append, add = publisher.append, publisher.add
+        floor: datetime | None = None  # highest - overlap
         last_progress = time.monotonic()
 
         queue: asyncio.Queue[Page | BaseException | None] = asyncio.Queue(_QUEUE_PAGES)
+        nested = NestedPages(self._graphql, query, config.connection_path)  # items past the first 100
 
         async def fetch() -> None:
             try:
                 async for page in paginator:
+                    if nested.connections:  # complete truncated nodes here, while the last page is encoded
+                        for edge in page.edges:
+                            node = edge.get("node")
+                            if isinstance(node, dict):
+                                await nested.complete(node)
                     await queue.put(page)
                 await queue.put(None)
             except Exception as exc:
@@ -236,17 +252,17 @@ class ExtractionRunner:
                     if skip and f"{node.get('id')}|{raw}" in skip:
                         run.overlap_skipped += 1
                         continue
-                    datum = convert(node)
-                    datum["extraction"] = meta
                     key = node.get(key_field)
                     if key is None:
                         key = node.get("id")
-                    await add(None if key is None else str(key).encode(), encode(info, datum, topic=self.topic))
+                    event_key, event = None if key is None else str(key).encode(), encode(node)
+                    if not append(event_key, event):  # the partition's batch is full: send it (awaits)
+                        await add(event_key, event)
                     run.nodes += 1
                     if stamp is not None:
                         if highest is None or stamp > highest:
-                            highest = stamp
-                        if not tail_overflow and stamp >= highest - overlap:
+                            highest, floor = stamp, stamp - overlap
+                        if not tail_overflow and floor is not None and stamp >= floor:
                             tail[f"{node.get('id')}|{raw}"] = stamp
                 if publisher.in_flight >= limit:
                     await publisher.settle(limit // 2)
@@ -275,6 +291,9 @@ class ExtractionRunner:
                 publisher.abandon()
         run.nested_truncated = conversion.nested_truncated
         run.truncated = paginator.stats.truncation_reason
+        if nested.requests:
+            log.info("extraction %s run %s: %d nested connection(s) completed with %d follow-up request(s)",
+                     self.name, run.run_id, nested.completed, nested.requests)
         run.end_offsets = [{"partition": p, "offset": o} for p, o in sorted(publisher.end_offsets.items())]
         if incremental is not None and highest is None and run.nodes:
             log.warning("extraction %s: the nodes carry no %r, so the watermark cannot advance; select it in the"
