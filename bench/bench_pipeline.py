@@ -23,15 +23,17 @@ Passes, all in the same worker:
 3. ``ingest only`` (baseline) - the same content into a workflow with no target: STARTED -> COMPLETED,
    i.e. parse + publish only, what the Fluent path adds on top of it.
 
-``--profile`` runs the worker under ``py-spy record`` (non-blocking sampling, idle excluded) and prints
-the top functions by own and by inclusive time over the worker's whole life (start-up, all passes).
+``--profile`` attaches ``py-spy record`` to the worker for each pass (non-blocking sampling, idle
+excluded) and prints the top functions by own and by inclusive time per pass, so the records path
+(``dedupe``) is not mixed up with start-up or Fluent I/O. CPU per record is the worker's utime+stime
+over the pass divided by its records; ``ingest only`` is what parsing and publishing cost of it.
 ``--status-interval S`` polls batch statuses every S s instead of the product's 10/30/60 s schedule;
 ``--no-await-status`` counts records accepted on the POST's 2xx. A crash of an agent in the worker
 log ends the run with the crash line instead of waiting for the time-out.
 
     python bench/bench_pipeline.py                    # 200k rows
     python bench/bench_pipeline.py --rows 50000 --batch-size 5000
-    python bench/bench_pipeline.py --profile          # + py-spy top functions
+    python bench/bench_pipeline.py --profile          # + py-spy top functions per pass
 """
 
 from __future__ import annotations
@@ -39,7 +41,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import contextlib
 import itertools
 import json
 import os
@@ -144,15 +145,17 @@ def cpu_seconds(pid: int) -> float:
         return float("nan")
 
 
-def children(pid: int) -> list[int]:
-    found: list[int] = []
-    try:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/children") as f:
-                found += [int(x) for x in f.read().split()]
-    except OSError:
-        pass
-    return found
+async def quiesce(pid: int, idle: float = 0.1, window: float = 1.0, limit: float = 120.0) -> float:
+    """Wait until the worker uses less than ``idle`` of a core over ``window`` s; the seconds waited.
+
+    An idle worker still fetches and polls a little (a few % of a core), hence a threshold, not zero."""
+    started = time.monotonic()
+    while time.monotonic() - started < limit:
+        before = cpu_seconds(pid)
+        await asyncio.sleep(window)
+        if not cpu_seconds(pid) - before >= idle * window:  # nan (worker gone) counts as idle
+            break
+    return time.monotonic() - started - window
 
 
 def crash_in(log: Path) -> str | None:
@@ -271,19 +274,9 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 
             command = [sys.executable, "-m", "fluentsync", "worker", "--web-port", "0", "--config", str(config),
                        "--data-dir", str(tmp / "data"), "-l", args.worker_loglevel]
-            if args.profile:
-                command = [shutil.which("py-spy") or "py-spy", "record", "--nonblocking", "--rate", "250",
-                           "--format", "raw", "-o", str(tmp / "profile.txt"), "--", *command]
             worker = subprocess.Popen(command, cwd=REPO, stdout=open(tmp / "worker.log", "wb"),  # noqa: ASYNC220, ASYNC230, SIM115
                                       stderr=subprocess.STDOUT)
             worker_pid = worker.pid
-            if args.profile:
-                for _ in range(100):
-                    kids = children(worker.pid)
-                    if kids:
-                        worker_pid = kids[0]
-                        break
-                    await asyncio.sleep(0.05)
 
             async with TopicTail(broker.bootstrap, topics[wf_fluent].files) as files_fluent, \
                     TopicTail(broker.bootstrap, topics[wf_ingest].files) as files_ingest:
@@ -294,10 +287,18 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                     return next((e for e in tails[wf].items if e["kind"] == kind and e["file"]["path"] == path),
                                 None)
 
-                async def drop(wf: str, name: str, content: Path, until: str, timeout: float) -> dict[str, Any]:
+                async def drop(wf: str, name: str, content: Path, until: str, timeout: float,
+                               profile: str | None = None) -> dict[str, Any]:
                     staged = inbox[wf] / name
                     shutil.copyfile(content, staged)
                     await admin.delete("/requests")
+                    spy = None
+                    if profile is not None:  # attach to the running worker for this pass only
+                        spy = subprocess.Popen([shutil.which("py-spy") or "py-spy", "record", "--pid",  # noqa: ASYNC220
+                                                str(worker_pid), "--nonblocking", "--rate", "250", "--format", "raw",
+                                                "-o", str(tmp / f"profile-{profile}.txt")],
+                                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                        await asyncio.sleep(1.0)  # py-spy attaches
                     cpu0 = cpu_seconds(worker_pid)
                     with Sampler(worker_pid) as sampler:
                         dropped = time.time()
@@ -311,6 +312,14 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                                 raise RuntimeError(f"worker failed during {wf}/{name}: {crashed or 'exited'}")
                             await tails[wf].poll(0.3)
                         observed = time.time()
+                    cpu_s = cpu_seconds(worker_pid) - cpu0
+                    # Work of this pass may go on after its end event (changelog messages still being
+                    # produced, rocksdb writes): it belongs to this pass, not to the next one.
+                    tail_s = await quiesce(worker_pid)
+                    cpu_tail = cpu_seconds(worker_pid) - cpu0 - cpu_s
+                    if spy is not None:
+                        spy.send_signal(signal.SIGINT)  # py-spy writes its profile on SIGINT
+                        await asyncio.get_running_loop().run_in_executor(None, spy.wait, 30)
                     if worker.poll() is not None:
                         raise RuntimeError(f"worker exited ({worker.returncode}); see {tmp / 'worker.log'}")
                     started_ev, completed_ev, end_ev = (find(wf, name, k) for k in ("STARTED", "COMPLETED", until))
@@ -321,7 +330,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                         "dropped": dropped, "observed": observed, "started": ts(started_ev["occurred_at"]),
                         "completed": ts(completed_ev["occurred_at"]), "end": ts(end_ev["occurred_at"]),
                         "event": end_ev, "records": completed_ev["record_count"],
-                        "cpu_s": cpu_seconds(worker_pid) - cpu0, "rss_peak_mb": sampler.peak,
+                        "cpu_s": cpu_s, "cpu_tail_s": cpu_tail, "tail_s": tail_s, "rss_peak_mb": sampler.peak,
                         "posts": posts, "polls": polls,
                     }
 
@@ -335,35 +344,27 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                       f"worker pid {worker_pid}", flush=True)
 
                 timeout = args.timeout or max(300.0, args.rows / 500)
-                results["fluent"] = await drop(wf_fluent, "a.csv", source, "SETTLED", timeout)
+                profiled = args.profile
+                results["fluent"] = await drop(wf_fluent, "a.csv", source, "SETTLED", timeout,
+                                               "fluent" if profiled else None)
                 results["hwm_after_fluent_mb"] = proc_status(worker_pid, "VmHWM")
-                results["dedupe"] = await drop(wf_fluent, "b.csv", source, "SETTLED", timeout)
-                results["ingest"] = await drop(wf_ingest, "a.csv", source, "COMPLETED", timeout)
+                results["dedupe"] = await drop(wf_fluent, "b.csv", source, "SETTLED", timeout,
+                                               "dedupe" if profiled else None)
+                results["ingest"] = await drop(wf_ingest, "a.csv", source, "COMPLETED", timeout,
+                                               "ingest" if profiled else None)
                 results["hwm_final_mb"] = proc_status(worker_pid, "VmHWM")
                 results["sandbox"] = (await admin.get("/inspect")).json()
                 await admin.aclose()
 
                 if worker.poll() is None:
-                    worker.send_signal(signal.SIGINT if args.profile else signal.SIGTERM)
-                    if args.profile:  # py-spy stops on SIGINT and writes the profile after the child exits
-                        await asyncio.sleep(0.5)
-                        if worker_pid != worker.pid:
-                            os.kill(worker_pid, signal.SIGTERM)
+                    worker.send_signal(signal.SIGTERM)
                     try:
                         await asyncio.get_running_loop().run_in_executor(None, worker.wait, 60)
                     except subprocess.TimeoutExpired:
                         worker.kill()
     finally:
-        if worker is not None:
-            if worker.poll() is None and args.profile:  # let py-spy write what it has
-                worker.send_signal(signal.SIGINT)
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    worker.wait(5)
-            if worker.poll() is None:
-                worker.kill()
-            if worker_pid != worker.pid:  # the real worker under py-spy
-                with contextlib.suppress(OSError):
-                    os.kill(worker_pid, signal.SIGKILL)
+        if worker is not None and worker.poll() is None:
+            worker.kill()
         sandbox.send_signal(signal.SIGTERM)
         try:
             sandbox.wait(15)
@@ -380,7 +381,7 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> None:
     print(f"one worker, {rows:,} rows, batch size {args.batch_size}, linger {args.linger} s, "
           f"{args.partitions} partitions, {os.cpu_count()} CPUs (worker, broker, sandbox and this process share them)")
     header = (f"{'pass':<28}{'records':>9}{'drop->end s':>12}{'start->end s':>13}{'rec/s start':>12}"
-              f"{'rec/s wall':>11}{'worker CPU s':>13}{'RSS peak MB':>12}")
+              f"{'rec/s wall':>11}{'worker CPU s':>13}{'+after end':>11}{'CPU µs/rec':>11}{'RSS peak MB':>12}")
     print(header)
     print("-" * len(header))
     labels = {"fluent": "fluent (new records)", "dedupe": "dedupe (all unchanged)",
@@ -390,9 +391,14 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> None:
         wall = r["end"] - r["dropped"]
         span = r["end"] - r["started"]
         print(f"{label:<28}{r['records']:>9,}{wall:>12.2f}{span:>13.2f}{r['records'] / span:>12,.0f}"
-              f"{r['records'] / wall:>11,.0f}{r['cpu_s']:>13.1f}{r['rss_peak_mb']:>12.0f}")
+              f"{r['records'] / wall:>11,.0f}{r['cpu_s']:>13.1f}{r['cpu_tail_s']:>11.1f}"
+              f"{1e6 * (r['cpu_s'] + r['cpu_tail_s']) / r['records']:>11.0f}{r['rss_peak_mb']:>12.0f}")
     f, d = results["fluent"], results["dedupe"]
     ev = f["event"]
+    print("worker CPU s: utime+stime from the drop to the end event; +after end: until the worker is idle again "
+          "(e.g. changelog messages still being produced); CPU µs/rec counts both")
+    print("time the worker stayed busy after the end event: "
+          + ", ".join(f"{k} {results[k]['tail_s']:.1f} s" for k in labels))
     print()
     print(f"fluent pass: drop->STARTED {f['started'] - f['dropped']:.2f} s (inbox poll {args.poll} s), "
           f"STARTED->COMPLETED (all published) {f['completed'] - f['started']:.2f} s, "
@@ -425,7 +431,7 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> None:
           f"more per {rows:,} records")
 
 
-def profile_report(path: Path, top: int = 20) -> None:
+def profile_report(path: Path, label: str, top: int = 20) -> None:
     """Top functions from a py-spy raw (collapsed stacks) file: own samples and inclusive samples."""
     own: collections.Counter[str] = collections.Counter()
     incl: collections.Counter[str] = collections.Counter()
@@ -442,7 +448,7 @@ def profile_report(path: Path, top: int = 20) -> None:
         own[frames[-1]] += n
         for fr in set(frames):
             incl[fr] += n
-    print(f"\npy-spy: {total:,} on-CPU samples of the worker (idle excluded)")
+    print(f"\npy-spy, {label} pass: {total:,} on-CPU samples of the worker (idle excluded)")
     print("top by own time:")
     for name, n in own.most_common(top):
         print(f"  {100 * n / total:5.1f}%  {name}")
@@ -468,7 +474,7 @@ def main() -> None:
                         help="records count as accepted on the batch POST's 2xx (target.await_status: false)")
     parser.add_argument("--partitions", type=int, default=3)
     parser.add_argument("--poll", type=float, default=0.2, help="inbox poll interval, seconds")
-    parser.add_argument("--profile", action="store_true", help="run the worker under py-spy and print top functions")
+    parser.add_argument("--profile", action="store_true", help="py-spy each pass of the worker and print top functions")
     parser.add_argument("--worker-loglevel", default="warning", choices=["debug", "info", "warning", "error"])
     parser.add_argument("--timeout", type=float, default=None, help="per-pass time-out, seconds")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, profile)")
@@ -482,8 +488,9 @@ def main() -> None:
     try:
         results = asyncio.run(run(args, tmp))
         report(args, results)
-        if args.profile and (tmp / "profile.txt").exists():
-            profile_report(tmp / "profile.txt")
+        for label in ("fluent", "dedupe", "ingest"):
+            if args.profile and (tmp / f"profile-{label}.txt").exists():
+                profile_report(tmp / f"profile-{label}.txt", label)
         if args.json:
             for key in ("fluent", "dedupe", "ingest"):
                 results[key].pop("posts", None)

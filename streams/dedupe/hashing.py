@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from json.encoder import encode_basestring
 from typing import Any, Literal
 
 __all__ = ["HashAlgorithm", "RecordHasher"]
@@ -23,6 +24,26 @@ __all__ = ["HashAlgorithm", "RecordHasher"]
 HashAlgorithm = Literal["sha256", "sha1", "md5"]
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)
+#: The same encoding, built once instead of per call (``JSONEncoder.encode`` builds its C encoder every
+#: time) and without the circular-reference bookkeeping; a circular record (RecursionError) is encoded
+#: again by ``_ENCODER``, which raises the usual ValueError.
+try:
+    from _json import make_encoder
+
+    _FAST_ENCODER: Callable[[Any, int], Sequence[str]] | None = make_encoder(
+        None, _ENCODER.default, encode_basestring, None, ":", ",", True, False, False)
+except ImportError:  # pragma: no cover - a Python without the C accelerator
+    _FAST_ENCODER = None
+_HASHES = {"sha256": hashlib.sha256, "sha1": hashlib.sha1, "md5": hashlib.md5}
+
+
+def _canonical_json(body: Any) -> str:
+    if _FAST_ENCODER is not None:
+        try:
+            return "".join(_FAST_ENCODER(body, 0))
+        except RecursionError:
+            pass
+    return _ENCODER.encode(body)
 
 
 class RecordHasher:
@@ -39,6 +60,7 @@ class RecordHasher:
         self.algorithm = algorithm
         self.version = version
         self._prefix = json.dumps([algorithm, version], separators=(",", ":")).encode()
+        self._hash = _HASHES[algorithm]
 
     def canonical(self, record: Mapping[str, Any]) -> bytes:
         """The bytes that are hashed (exposed for debugging a surprising "changed")."""
@@ -46,7 +68,7 @@ class RecordHasher:
             body: Any = record
         else:
             body = [record.get(field) for field in self.fields]
-        return self._prefix + _ENCODER.encode(body).encode()
+        return self._prefix + _canonical_json(body).encode()
 
     def __call__(self, record: Mapping[str, Any]) -> str:
-        return hashlib.new(self.algorithm, self.canonical(record), usedforsecurity=False).hexdigest()
+        return self._hash(self.canonical(record), usedforsecurity=False).hexdigest()

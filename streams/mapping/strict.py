@@ -23,7 +23,6 @@ from fluentsync.streams.mapping.resolvers import Resolver
 
 __all__ = ["FLUENTSYNC_RESOLVERS", "strict_decimal", "strict_integer"]
 
-_INTEGER = re.compile(r"[+-]?\d+")
 _DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 _JS_INT_LIMIT = 1e21  #: below this an integral double prints without an exponent in JS
 
@@ -39,8 +38,11 @@ def strict_integer(value: Any, *_: Any) -> Any:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
-        return int(value.strip())
+    if isinstance(value, str):
+        text = value.strip()
+        # what [+-]?\d+ matches (\d is a Unicode decimal digit, as for isdecimal), without a regex
+        if text.isdecimal() or (text[:1] in ("+", "-") and text[1:].isdecimal()):
+            return int(text)
     raise ValueError(f"not an integer: {value!r}")
 
 

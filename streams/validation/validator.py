@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from fluentsync.streams.problems import FieldProblem, value_text
 from fluentsync.streams.validation.entities import ENTITY_MODELS
+from fluentsync.streams.validation.fast import FAST_CHECKS
 from fluentsync.streams.validation.rules import RuleSet
 
 __all__ = ["EntityValidator", "ValidationOutcome"]
@@ -39,9 +40,15 @@ class EntityValidator:
         self.entity_type = entity_type
         self.model = model
         self.rules = rules or RuleSet()
+        #: skips pydantic for payloads it accepts as they are (extra fields are pydantic's business)
+        self.fast = None if allow_extra_fields else FAST_CHECKS.get(entity_type)
 
     def validate(self, payload: Mapping[str, Any]) -> ValidationOutcome:
-        problems: list[FieldProblem] = []
+        fast = self.fast(payload) if self.fast is not None else None
+        if fast is not None:
+            problems = self.rules.check(payload)
+            return ValidationOutcome(None if problems else fast, problems)
+        problems = []
         result: dict[str, Any] | None = None
         try:
             result = self.model.model_validate(payload).model_dump(exclude_unset=True)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import pytest
 
 from fluentsync.streams.dedupe import RecordHasher
@@ -37,3 +40,30 @@ def test_bad_configuration() -> None:
         RecordHasher(["qty"], algorithm="crc")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="empty"):
         RecordHasher([])
+
+
+@pytest.mark.parametrize("algorithm", ["sha256", "sha1", "md5"])
+def test_digests_are_the_documented_canonical_form(algorithm: str) -> None:
+    """Baselines outlive releases: a digest is the hash of ``[algorithm, version]`` + compact, key-sorted,
+    non-ASCII-preserving JSON, whatever the implementation (a change here makes every record "changed")."""
+    records = [{"skuRef": "S-1", "qty": 0, "status": None, "ok": False, "name": "Müller \"x\"", "n": 1.5,
+                "attributes": {"b": "2", "a": "1"}, "items": [{"z": 1, "y": [None, ""]}]}, {}]
+    for record in records:
+        for fields in (None, ["qty", "attributes", "missing"]):
+            hasher = RecordHasher(fields, algorithm=algorithm, version="7")  # type: ignore[arg-type]
+            body = record if fields is None else [record.get(f) for f in fields]
+            canonical = json.dumps([algorithm, "7"], separators=(",", ":")) + json.dumps(
+                body, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)
+            assert hasher(record) == hashlib.new(algorithm, canonical.encode()).hexdigest()
+    assert RecordHasher()({"qty": 0}) == "9bd9454b0c9296ef3c16590310289e27e2e6f0883f6026241a50c4f442a12f3d"
+
+
+def test_circular_and_unencodable_records_fail_as_json_does() -> None:
+    circular: dict[str, object] = {}
+    circular["self"] = circular
+    with pytest.raises(ValueError, match="Circular reference"):
+        RecordHasher()(circular)
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        RecordHasher()({"when": object()})
+    with pytest.raises(ValueError, match="Out of range float"):
+        RecordHasher()({"qty": float("nan")})

@@ -37,6 +37,17 @@ def test_integer_unchanged() -> None:
         strict_integer("12.5")
 
 
+@pytest.mark.parametrize(("value", "expected"), [(" 12 ", 12), ("+7", 7), ("-0", 0), ("\t007\n", 7), ("١٢", 12)])
+def test_integer_takes_signed_decimal_digits_around_whitespace(value: str, expected: int) -> None:
+    assert strict_integer(value) == expected
+
+
+@pytest.mark.parametrize("value", ["1_000", "+", "-", " ", "+-1", "²", "12a", "0x1f", "1e3", "\u22125", True, 1.5])
+def test_integer_refuses_what_is_not_signed_digits(value: Any) -> None:
+    with pytest.raises(ValueError, match="not an integer"):
+        strict_integer(value)
+
+
 def test_decimal_in_a_worker_mapping_is_a_field_error() -> None:
     mapper = Mapper.compile({"fields": {"price": {"source": "p", "resolver": "fluentsync.decimal"}}},
                             resolvers=FLUENTSYNC_RESOLVERS, fail_on_field_error=True)
