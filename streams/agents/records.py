@@ -13,58 +13,64 @@ Faust hop costs ~100 µs an event (design.md §4), so separate agents per stage 
 4. **sink**: the Batch API sink buffers entities into Fluent batches (size, bytes, linger, in-flight
    bound, job strategies, bisection of whole-batch rejections).
 
+This module takes records in; :mod:`.settling` (its base class) settles them.
+
 Outcomes: a record failing 1 or 2, or refused by Fluent, is *rejected* - a ``DeadLetter`` with the
 stage, the field-level problems and the original record goes to ``dlq.<wf>``; 3 makes it *unchanged*;
-a batch acknowledged by Fluent makes its records *accepted*. When every record of a ``RecordBatch`` has
-its outcome, the agent (in this order) moves the baseline of the accepted keys (never for rejected
-ones: they are retried by the next file), waits until its dead letters and one ``BatchOutcome`` on
-``ledger.<wf>`` are acknowledged by the broker, and only then acks the Kafka message so Faust may
-commit its offset. The stream runs with manual acks, so later batches are processed while earlier ones
-wait for Fluent; Faust commits the highest offset below which everything is acked.
+a batch acknowledged by Fluent makes its records *accepted* - once its batch status says so (R38, R48),
+unless ``await_status`` is off.
+
+Handing over: when every record of a ``RecordBatch`` has its outcome *or* is in a Fluent batch that
+Fluent acknowledged, the agent (in this order) moves the baseline of the keys accepted so far, writes
+what is still awaited (the record batch's counts and header) to the ``submitted-batches-<wf>`` table
+beside the acknowledged batches' records (:mod:`.pending`, :mod:`.verifier`), waits until its dead
+letters - and, if nothing is awaited, one ``BatchOutcome`` on ``ledger.<wf>`` - are acknowledged by the
+broker, and only then acks the Kafka message so Faust may commit its offset (Faust flushes the producer,
+table changelogs included, before it commits). The verdict of the last awaited Fluent batch publishes
+the ``BatchOutcome`` later, from the table, on whichever worker owns the partition then. So intake is
+not held up by the status interval, and memory holds records only until Fluent's 2xx. The stream runs
+with manual acks, so later batches are processed while earlier ones wait for Fluent; Faust commits the
+highest offset below which everything is acked.
 
 Crash safety: an un-acked batch is redelivered after a restart; records accepted before the crash are
 then *unchanged* (their baseline moved) or re-sent as idempotent UPSERTs, and the ledger counts a batch
-id once. Per-key order: a record whose key is still on its way to Fluent waits for it, so two versions
-of one key are never in flight at once.
+id once. A batch redelivered although it was handed over (crash between the ack and the commit) is
+acked at once: its entry settles it. Per-key order: a record whose key is still on its way to Fluent or
+awaiting its batch's verdict waits for it (:class:`~.pending.KeyGate`; the batch is polled early), so two
+versions of one key are never in flight at once and a later version is compared with the baseline its
+predecessor left.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import faust
 
-from fluentsync.connectors.fluent import FluentClient, FluentError
-from fluentsync.connectors.ingest.publisher import file_event_key
-from fluentsync.connectors.sources.base import FileRef
+from fluentsync.connectors.fluent import FluentClient
 from fluentsync.schemas.codec import AvroCodec, default_codec
 from fluentsync.schemas.faust_codec import avro_schema
 from fluentsync.schemas.records import BatchRecord, batch_records
-from fluentsync.streams.agents.snapshot import digest_of, generation_of, identity, missing_keys, stamped
+from fluentsync.streams.agents.outcomes import Outcomes
+from fluentsync.streams.agents.pending import KeyGate, key_hash
+from fluentsync.streams.agents.settling import Settlement, Token, Tracker
+from fluentsync.streams.agents.snapshot import digest_of, generation_of, missing_keys
+from fluentsync.streams.agents.verifier import Verifier
 from fluentsync.streams.config import BatchTargetConfig, EventTargetConfig, WorkflowConfig
 from fluentsync.streams.dedupe import RecordHasher
-from fluentsync.streams.kafka.context import in_event
 from fluentsync.streams.kafka.names import WorkflowTopics
 from fluentsync.streams.kafka.partitioning import Strategy, partition_function
-from fluentsync.streams.ledger import RunCounts, run_report
 from fluentsync.streams.mapping import Mapper
 from fluentsync.streams.mapping.mutations import GraphQLMutationMapper
 from fluentsync.streams.mapping.strict import FLUENTSYNC_RESOLVERS
-from fluentsync.streams.observability.logs import batch_ids, correlate, task_context
-from fluentsync.streams.observability.metrics import metrics_of
-from fluentsync.streams.operations.lineage import letter_id, letter_lineage
+from fluentsync.streams.observability.logs import batch_ids, correlate
 from fluentsync.streams.problems import FieldProblem
 from fluentsync.streams.sinks import (
-    BatchCompletion,
-    BatchResult,
     BatchSink,
     BatchSinkSettings,
     BatchStatusPoller,
@@ -78,48 +84,8 @@ __all__ = ["RecordsRuntime", "register"]
 
 log = logging.getLogger(__name__)
 
-FIRST_ERRORS = 5  #: rejection reasons carried per BatchOutcome
 
-
-@dataclass(slots=True)
-class _Token:
-    """What the sink hands back for one entity: enough to settle the record and, if needed, resend it."""
-
-    tracker: _Tracker
-    key: bytes
-    digest: str | None
-    record: BatchRecord
-    payload: dict[str, Any]
-    rounds: int = 1
-    delete: bool = False  #: a soft delete from a snapshot sweep: accepted means the key is gone
-
-
-@dataclass
-class _Tracker:
-    """The outcomes of one ``RecordBatch`` message until each of its records has one."""
-
-    event: Any
-    batch: dict[str, Any]
-    total: int
-    started: datetime
-    accepted: list[_Token] = field(default_factory=list)
-    rejected: int = 0
-    unchanged: int = 0
-    letters: list[tuple[bytes, dict[str, Any]]] = field(default_factory=list)
-    first_errors: list[str] = field(default_factory=list)
-    job_ids: list[str] = field(default_factory=list)
-    fluent_batches: list[str] = field(default_factory=list)
-    stamps: list[tuple[bytes, dict[str, Any] | None]] = field(default_factory=list)  #: snapshot: keys seen
-    control: bool = False  #: a sweep, not records: no ledger entry
-    sealed: bool = False  #: every record was handed to a stage
-    finishing: bool = False
-
-    @property
-    def complete(self) -> bool:
-        return self.sealed and len(self.accepted) + self.rejected + self.unchanged >= self.total
-
-
-class RecordsRuntime:
+class RecordsRuntime(Settlement):
     """Map → validate → dedupe → Fluent for one workflow inside one worker."""
 
     def __init__(self, name: str, config: WorkflowConfig, topics: WorkflowTopics, app: faust.App,
@@ -130,8 +96,10 @@ class RecordsRuntime:
         self.config = config
         self.topics = topics
         self.app = app
+        self.client = client
         self.codec = codec or default_codec()
         self.now = now
+        self.outcomes = Outcomes(name, topics, self.codec, now)
         self.mapper = (Mapper.compile(config.mapping, resolvers=FLUENTSYNC_RESOLVERS, fail_on_field_error=True)
                        if config.mapping is not None else None)
         target = config.target
@@ -150,14 +118,13 @@ class RecordsRuntime:
         self.hasher = (RecordHasher(dedupe.fields, algorithm=dedupe.algorithm, version=dedupe.version)
                        if dedupe.enabled else None)
         self.sink = self._build_sink(client, job_store)
-        self.poller: BatchStatusPoller[_Token] | None = None
-        if isinstance(target, BatchTargetConfig) and target.await_status:
-            self.poller = BatchStatusPoller(client.jobs, target.status, on_done=self._on_status)
-        self._poller_started = False
+        #: the Batch API with ``await_status``: records count as accepted on their batch's status (R38, R48)
+        self.awaits_status = isinstance(target, BatchTargetConfig) and target.await_status
+        self.verifier: Verifier | None = None  #: set by :meth:`attach_verifier` (``register``)
         self.baseline: Any = None
         self.force = False  #: resend even when unchanged (``replay --force``)
-        #: keys on their way to Fluent -> a waiter, created only when a later version of the key arrives
-        self._in_flight: dict[bytes, asyncio.Future[None] | None] = {}
+        self.gate = KeyGate()  #: keys on their way to Fluent or awaiting a verdict (per-key order)
+        self._live: dict[tuple[int, int], Tracker] = {}  #: not handed over yet, by (partition, offset)
         self._finishers: set[asyncio.Task[None]] = set()
         self._pending_records = 0
         self._room = asyncio.Event()
@@ -166,10 +133,30 @@ class RecordsRuntime:
         #: Fluent batches (events, requests) by state since start, for ``GET /status``
         self.batches: dict[str, int] = {"sent": 0, "complete": 0, "failed": 0}
 
+    def attach_verifier(self, table: Any, owned: Callable[[], set[int]]) -> Verifier:
+        """Keep acknowledged batches in ``table`` (``submitted-batches-<wf>``) until their verdict."""
+        target = self.target
+        if not isinstance(target, BatchTargetConfig):
+            raise TypeError("batch statuses exist for the Batch API only")
+        self.verifier = Verifier(self.name, table, self.topics.records, self.client.jobs, target.status, self.gate,
+                                 self._apply_verdict, on_completion=self._on_completion, on_room=self._room.set,
+                                 owned=owned)
+        return self.verifier
+
+    @property
+    def poller(self) -> BatchStatusPoller[int] | None:
+        """The status poller (``GET /status`` reads ``pending``: Fluent batches awaiting their verdict)."""
+        return self.verifier.poller if self.verifier is not None else None
+
     @property
     def pending_records(self) -> int:
-        """Records taken from Kafka and not settled yet (``GET /status``)."""
-        return self._pending_records
+        """Records taken from Kafka and not settled yet (``GET /status``): in hand, or awaiting a verdict."""
+        return self._pending_records + self.awaiting_records
+
+    @property
+    def awaiting_records(self) -> int:
+        """Records handed over whose Fluent batch's verdict is pending (their state is in the table)."""
+        return self.verifier.records if self.verifier is not None else 0
 
     def _build_sink(self, client: FluentClient, job_store: JobStore) -> Any:
         target = self.target
@@ -184,7 +171,6 @@ class RecordsRuntime:
             return EventSink(client, target.event, **callbacks)
         mapper = GraphQLMutationMapper(target.mutation, custom_transforms=FLUENTSYNC_RESOLVERS)
         return MutationSink(client, mapper, target.requests, on_unmappable=self._on_unmappable, **callbacks)
-
     # -- per record ---------------------------------------------------------------------------------
     def prepare(self, record: BatchRecord) -> tuple[dict[str, Any] | None, str, list[FieldProblem]]:
         """Map and validate one record: ``(payload, stage, problems)``; payload None means rejected."""
@@ -205,16 +191,22 @@ class RecordsRuntime:
         return outcome.payload, "VALIDATE", []
 
     async def on_batch(self, event: Any) -> None:
-        """Process one ``RecordBatch`` message (its Kafka offset is acked once it is settled)."""
+        """Process one ``RecordBatch`` message (its Kafka offset is acked once it is handed over)."""
         batch: dict[str, Any] = event.value
+        message = event.message
+        if self.verifier is not None and self.verifier.handed(message.partition, message.offset) is not None:
+            # handed over before a crash that came ahead of the offset commit: its entry settles it
+            log.info("workflow %s: record batch %s was handed over before a restart; its verdicts are pending",
+                     self.name, batch.get("batch_id"))
+            event.ack()
+            return
         if batch.get("control") == "sweep":
             await self._sweep(event, batch)
             return
-        tracker = _Tracker(event, batch, len(batch["record_keys"]), self.now())
-        while self._pending_records > 0 and self._pending_records + tracker.total > self.target.max_pending_records:
-            self._room.clear()  # bounded memory: wait until earlier batches settle
-            await self._room.wait()
+        tracker = Tracker(event, batch, len(batch["record_keys"]), self.now())
+        await self._wait_for_room(tracker.total)
         self._pending_records += tracker.total
+        self._live[tracker.place] = tracker
         job_key = self._job_key(batch)
         for record in batch_records(batch):
             payload, stage, problems = self.prepare(record)
@@ -225,11 +217,9 @@ class RecordsRuntime:
                 continue
             key = record.record_key.encode()
             digest = self.hasher(payload) if self.hasher is not None else None
-            if key in self._in_flight:  # an earlier version of this key is on its way: keep per-key order
-                waiter = self._in_flight[key]
-                if waiter is None:
-                    waiter = self._in_flight[key] = asyncio.get_running_loop().create_future()
-                await asyncio.shield(waiter)
+            hashed = key_hash(key)
+            if self.gate.busy(hashed):  # an earlier version of this key is on its way: keep per-key order
+                await self._wait_key(hashed)
             # replay --force: batch.force sends even unchanged records (baselines still move on acceptance)
             force = self.force or batch.get("force")
             if digest is not None and not force and digest_of(self.baseline.get(key)) == digest:
@@ -237,242 +227,30 @@ class RecordsRuntime:
                 if self.snapshot:
                     tracker.stamps.append((key, payload))
                 continue
-            self._in_flight[key] = None
-            await self.sink.add(payload, _Token(tracker, key, digest, record, payload), job_key)
+            self.gate.acquire(hashed)
+            await self.sink.add(payload, Token(tracker, key, digest, record, payload), job_key)
         tracker.sealed = True
         self._maybe_finish(tracker)
 
-    def _job_key(self, batch: dict[str, Any]) -> str:
-        if not isinstance(self.target, BatchTargetConfig):
-            return ""
-        strategy = self.target.job_strategy
-        if strategy == "per_file":
-            return str(batch.get("file_id") or batch.get("source_uri") or "")
-        if strategy == "per_run":
-            return str(batch.get("run_id") or "")
-        return ""
+    async def _wait_for_room(self, records: int) -> None:
+        """Bounded memory: records in hand (``max_pending_records``) and the verdict index
+        (``status.max_awaiting_records``)."""
+        limit = self.target.max_pending_records
+        while ((self._pending_records > 0 and self._pending_records + records > limit)
+               or (self.verifier is not None and self.verifier.full)):
+            self._room.clear()
+            await self._room.wait()
 
-    # -- outcomes -----------------------------------------------------------------------------------
-    def _release(self, token: _Token) -> None:
-        waiter = self._in_flight.pop(token.key, None)
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    async def _on_sent(self, result: BatchResult[_Token]) -> None:
-        metrics_of(self.app).fluent_acknowledged(self.name, self.target.api, len(result.tokens))
-        self.batches["sent"] += 1
-        if result.tokens and result.batch_id:  # counted once: by the record batch of its first entity
-            result.tokens[0].tracker.fluent_batches.append(result.batch_id)
-        for token in result.tokens:
-            if result.job_id and result.job_id not in token.tracker.job_ids:
-                token.tracker.job_ids.append(result.job_id)
-            self._release(token)  # Fluent has it, in order: the key's next version may follow
-        if self.poller is not None:  # accepted only once the batch status says so (R38, R48)
-            if not self._poller_started:
-                self._poller_started = True
-                await self.poller.start()
-            self.poller.submit(result)
+    async def _wait_key(self, hashed: int) -> None:
+        if self.verifier is not None:
+            await self.verifier.wait_key(hashed)
             return
-        self.batches["complete"] += 1
-        self._accept(result.tokens)
-
-    def _accept(self, tokens: list[_Token]) -> None:
-        for token in tokens:
-            token.tracker.accepted.append(token)
-            self._maybe_finish(token.tracker)
-
-    async def _on_status(self, done: BatchCompletion[_Token]) -> None:
-        """A polled batch reached a terminal status: its per-entity errors are dead letters (stage FLUENT)
-        and keep their old baseline; the rest are accepted. A batch that never got a terminal status is
-        not success: its records are dead-lettered too, so a redrive can send them again."""
-        self.batches["complete" if done.kind in ("success", "success_with_errors") else "failed"] += 1
-        self._accept(done.accepted)
-        for token, error in done.errors:
-            problem = FieldProblem("FLUENT", None, f"{error.code}: {error.message}" if error.code else error.message,
-                                   code=error.code)
-            self._reject(token.tracker, token.record, "FLUENT", [problem], token.payload)
-            self._maybe_finish(token.tracker)
-        if done.timed_out:
-            metrics_of(self.app).status_timed_out(self.name)
-        for token in done.timed_out:
-            problem = FieldProblem("FLUENT", None, f"batch {done.batch_id} of job {done.job_id} reported no final "
-                                   f"status in time (last: {done.last_status})", code="TIMED_OUT")
-            self._reject(token.tracker, token.record, "FLUENT", [problem], token.payload)
-            self._maybe_finish(token.tracker)
-
-    async def _on_unmappable(self, token: _Token, problems: list[FieldProblem]) -> None:
-        """A GraphQL target maps in its sink: a record its mutation mapping cannot map is a MAP failure."""
-        self._reject(token.tracker, token.record, "MAP", problems, None)
-        self._release(token)
-        self._maybe_finish(token.tracker)
-
-    async def _on_rejected(self, tokens: list[_Token], reason: str) -> None:
-        for token in tokens:
-            self._reject(token.tracker, token.record, "FLUENT", [FieldProblem("FLUENT", None, reason)], token.payload)
-            self._release(token)
-            self._maybe_finish(token.tracker)
-
-    async def _on_failed(self, tokens: list[_Token], error: FluentError) -> None:
-        """Fluent could not take the batch even after the client's retries: try again in a while, a
-        bounded number of rounds, then dead-letter (stage FLUENT) so a redrive can send them later."""
-        retry = [t for t in tokens if t.rounds < self.target.max_send_rounds]
-        self.batches["failed"] += 1
-        for token in tokens:
-            if token.rounds >= self.target.max_send_rounds:
-                message = f"Fluent unavailable after {token.rounds} send rounds: {error}"
-                self._reject(token.tracker, token.record, "FLUENT",
-                             [FieldProblem("FLUENT", None, message, code=type(error).__name__)], token.payload)
-                self._release(token)
-                self._maybe_finish(token.tracker)
-        if retry:
-            metrics_of(self.app).send_retried(self.name, len(retry))
-            delay = min(60.0, 2.0 ** retry[0].rounds)
-            log.warning("workflow %s: %d records not taken by Fluent (%s); resending in %.0f s",
-                        self.name, len(retry), error, delay)
-            task = asyncio.create_task(self._resend(retry, delay))
-            self._finishers.add(task)
-            task.add_done_callback(self._finishers.discard)
-
-    async def _resend(self, tokens: list[_Token], delay: float) -> None:
-        await asyncio.sleep(delay)
-        for token in tokens:
-            token.rounds += 1
-            await self.sink.add(token.payload, token, self._job_key(token.tracker.batch))
-
-    def _reject(self, tracker: _Tracker, record: BatchRecord, stage: str, problems: list[FieldProblem],
-                payload: dict[str, Any] | None = None) -> None:
-        tracker.rejected += 1
-        reason = "; ".join(f"{p.field}: {p.message}" if p.field else p.message
-                           for p in problems if p.severity == "ERROR") or "rejected"
-        if len(tracker.first_errors) < FIRST_ERRORS:
-            where = f"line {record.line}" if record.line is not None else f"record {record.record_index}"
-            tracker.first_errors.append(f"{where}: {stage}: {reason}")
-        tracker.letters.append(self._letter(tracker.batch, record, stage, reason, problems, payload))
-
-    def _letter(self, batch: dict[str, Any], record: BatchRecord, stage: str, reason: str,
-                problems: list[FieldProblem], payload: dict[str, Any] | None) -> tuple[bytes, dict[str, Any]]:
-        file_id = batch.get("file_id") or batch.get("source_uri") or ""
-        # Deterministic id: a batch redelivered after a crash produces the same dead letters (dedupable).
-        # A redriven record (dlq redrive) fails again with attempt + 1 and its earlier failures as history.
-        lineage = letter_lineage(batch, record.record_index)
-        original = dict(record.record)
-        if payload is not None:
-            original = {"record": original, "payload": payload}
-        letter = {
-            "dead_letter_id": letter_id(self.name, file_id, record.record_index, stage, lineage),
-            "workflow": self.name, "stage": stage, "reason": reason[:2000],
-            "errors": [p.to_avro() for p in problems], "record_key": record.record_key,
-            "record": json.dumps(original, ensure_ascii=False, default=str), "raw": None,
-            "provenance": {
-                "source_uri": batch["source_uri"], "file": batch.get("file"), "file_id": batch.get("file_id"),
-                "etag": batch.get("etag"), "version_id": batch.get("version_id"),
-                "last_modified": batch.get("last_modified"), "record_index": record.record_index,
-                "chunk_id": record.chunk_id, "line": record.line, "byte_offset": record.byte_offset,
-                "row_number": record.row_number, "item_path": batch.get("item_path"),
-            },
-            "attempt": lineage.attempt, "history": lineage.history, "occurred_at": self.now(),
-        }
-        return f"{file_id}#{record.record_index}".encode(), letter
-
-    def _maybe_finish(self, tracker: _Tracker) -> None:
-        if tracker.complete and not tracker.finishing:
-            tracker.finishing = True
-            # the batch's own ids, whichever sink or poller task completed it
-            context = task_context(**batch_ids(self.name, tracker.batch))
-            task = asyncio.create_task(self._finish(tracker), context=context)
-            self._finishers.add(task)
-            task.add_done_callback(self._finished, context=context.copy())  # a context runs in one place
-
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._finishers.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("workflow %s: settling a record batch failed; it will be redelivered",
-                      self.name, exc_info=task.exception())
-
-    async def _finish(self, tracker: _Tracker) -> None:
-        """Baseline, dead letters, ledger - durable - then ack (see the module docstring for why)."""
-        if self.hasher is not None:
-            with in_event(tracker.event):
-                self._write_baselines(tracker)
-        producer = self.app.producer
-        futures = [await producer.send(self.topics.dlq, key, self.codec.encode("fluentsync.dlq.DeadLetter", letter,
-                                                                               topic=self.topics.dlq),
-                                       None, None, None) for key, letter in tracker.letters]
-        batch = tracker.batch
-        # a redriven batch (dlq redrive) is not part of a file run: the file's ledger is left alone
-        if batch.get("file") is not None and not tracker.control and batch.get("redrive") is None:
-            file = batch["file"]
-            ref = FileRef(source=file["source"], location=file["location"], path=file["path"],
-                          version=file["version"], size=0, last_modified=self.now())
-            key = file_event_key(self.name, ref)
-            if batch.get("whole_file"):
-                topic, value = self.topics.reports, self._whole_file_report(tracker)
-            else:
-                outcome = {
-                    "workflow": self.name, "batch_id": batch["batch_id"], "file": batch["file"],
-                    "file_id": batch.get("file_id"), "run_id": batch.get("run_id"), "record_count": tracker.total,
-                    "accepted": len(tracker.accepted), "rejected": tracker.rejected, "unchanged": tracker.unchanged,
-                    "first_errors": tracker.first_errors, "job_ids": tracker.job_ids,
-                    "fluent_batch_ids": tracker.fluent_batches, "started_at": tracker.started,
-                    "occurred_at": self.now(),
-                }
-                topic, value = self.topics.ledger, self.codec.encode("fluentsync.ledger.BatchOutcome", outcome,
-                                                                     topic=self.topics.ledger)
-            futures.append(await producer.send(topic, key, value, None, None, None))
-        for future in futures:
-            await future
-        self.counts["accepted"] += len(tracker.accepted)
-        self.counts["rejected"] += tracker.rejected
-        self.counts["unchanged"] += tracker.unchanged
-        metrics_of(self.app).records_settled(
-            self.name, accepted=len(tracker.accepted), rejected=tracker.rejected, unchanged=tracker.unchanged,
-            rejected_stages=[letter["stage"] for _, letter in tracker.letters], deletes=tracker.control)
-        tracker.event.ack()
-        self._pending_records -= tracker.total
-        self._room.set()
-
-    def _whole_file_report(self, tracker: _Tracker) -> bytes:
-        """The RunReport of a batch that is its whole file (``whole_file``): settled here, no ledger.
-
-        Its id derives from the batch id, so a report published twice (crash before the ack) is one
-        report to a consumer that dedupes by ``report_id``."""
-        batch = tracker.batch
-        now = self.now()
-        counts = RunCounts(
-            record_count=tracker.total, accepted=len(tracker.accepted), rejected=tracker.rejected,
-            unchanged=tracker.unchanged, fluent_batches=len(set(tracker.fluent_batches)), job_ids=tracker.job_ids,
-            first_errors=tracker.first_errors,
-            processing_ms=max(0, int((now - tracker.started).total_seconds() * 1000)),
-        )
-        report_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{self.name}|report|{batch['batch_id']}").hex
-        report = run_report(self.name, batch, counts, dead_letter_topic=self.topics.dlq, settled_at=now,
-                            report_id=report_id)
-        return self.codec.encode("fluentsync.reports.RunReport", report, topic=self.topics.reports)
-
-    def _write_baselines(self, tracker: _Tracker) -> None:
-        """Accepted keys get their new digest (rejected ones keep the old one, R23); in snapshot workflows
-        every key the file contained is stamped with its generation, and soft-deleted keys are removed."""
-        generation = generation_of(tracker.batch) if self.snapshot else None
-        if generation is None:
-            for token in tracker.accepted:
-                if token.delete:
-                    self.baseline.pop(token.key, None)
-                else:
-                    self.baseline[token.key] = token.digest
-            return
-        fields = self.snapshot.identity_fields if self.snapshot else []
-        for token in tracker.accepted:
-            if token.delete:
-                self.baseline.pop(token.key, None)
-            else:
-                self.baseline[token.key] = stamped(self.baseline.get(token.key), token.digest, generation,
-                                                   identity(token.payload, fields))
-        for key, payload in tracker.stamps:
-            self.baseline[key] = stamped(self.baseline.get(key), None, generation, identity(payload, fields))
+        while self.gate.busy(hashed):
+            await asyncio.shield(self.gate.waiter(hashed))
 
     async def _sweep(self, event: Any, batch: dict[str, Any]) -> None:
         """Apply the delete policy to keys of this partition that the settled snapshot did not contain."""
-        tracker = _Tracker(event, batch, 0, self.now(), control=True)
+        tracker = Tracker(event, batch, 0, self.now(), control=True)
         generation = generation_of(batch)
         policy = self.snapshot.delete_policy if self.snapshot else "ignore"
         if generation is None or policy == "ignore" or self.snapshot is None:
@@ -493,12 +271,13 @@ class RecordsRuntime:
             return
         tracker.total = len(missing)
         self._pending_records += tracker.total
+        self._live[tracker.place] = tracker
         job_key = self._job_key(batch)
         for key, value in missing:
             entity = {**(value.get("i") or {}), **self.snapshot.soft_delete}
             record = BatchRecord(key.decode(), entity, -1, batch.get("chunk_id", "chunk-00000"), None, None, None)
-            self._in_flight[key] = None
-            await self.sink.add(entity, _Token(tracker, key, None, record, entity, delete=True), job_key)
+            self.gate.acquire(key_hash(key))  # counted, not waited for: the settled snapshot's keys are done
+            await self.sink.add(entity, Token(tracker, key, None, record, entity, delete=True), job_key)
         log.warning("workflow %s: soft-deleting %d keys on partition %d missing from snapshot %s",
                     self.name, len(missing), partition, uri)
         self.counts["deleted"] = self.counts.get("deleted", 0) + len(missing)
@@ -506,10 +285,13 @@ class RecordsRuntime:
         self._maybe_finish(tracker)
 
     async def aclose(self) -> None:
-        """Send what is buffered and wait for outcomes (on worker shutdown)."""
+        """On worker shutdown: send what is buffered, hand over what Fluent acknowledged, stop polling.
+        Verdicts still pending stay in the table; the partition's next owner polls them."""
         await self.sink.aclose()
-        if self.poller is not None and self._poller_started:
-            await self.poller.aclose(drain=True)
+        while self._finishers:
+            await asyncio.gather(*list(self._finishers), return_exceptions=True)
+        if self.verifier is not None:
+            await self.verifier.aclose()
         while self._finishers:
             await asyncio.gather(*list(self._finishers), return_exceptions=True)
 
@@ -521,6 +303,20 @@ def register(app: faust.App, name: str, config: WorkflowConfig, topics: Workflow
                              partitioning=partitioning)
     runtime.baseline = app.Table(f"baseline-{name}", key_type=bytes, partitions=partitions)
     topic = app.topic(topics.records, schema=avro_schema("fluentsync.records.RecordBatch"), partitions=partitions)
+    if runtime.awaits_status:
+        # co-partitioned with the records topic; bytes (raw): rows are JSON-encoded once, by pending.encode_row
+        table = app.Table(f"submitted-batches-{name}", key_type=bytes, value_type=bytes, partitions=partitions)
+
+        def owned() -> set[int]:
+            return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topics.records}
+
+        verifier = runtime.attach_verifier(table, owned)
+        table.on_recover(verifier.recovered)  # after recovery, before the stream resumes
+
+        async def _revoked(sender: Any, revoked: Any = (), **kwargs: Any) -> None:
+            await verifier.revoked({tp.partition for tp in revoked if tp.topic == topics.records})
+
+        app.on_partitions_revoked.connect(_revoked)  # type: ignore[arg-type]  # faust types a bound signature
 
     async def records_agent(stream: Any) -> None:
         started = time.monotonic()

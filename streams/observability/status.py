@@ -145,7 +145,8 @@ class WorkerStatus:
                 counts[outcome] = counts.get(outcome, 0) + value
             sink, poller = records.sink, records.poller
             view["in_flight"] = {"records": records.pending_records, "buffered": sink.pending,
-                                 "sending": sink.in_flight, "awaiting_status": poller.pending if poller else 0}
+                                 "sending": sink.in_flight, "awaiting_status": poller.pending if poller else 0,
+                                 "awaiting_records": records.awaiting_records}
             view["batches"] = {"sent": records.batches["sent"], "pending": poller.pending if poller else 0,
                                "complete": records.batches["complete"], "failed": records.batches["failed"]}
             table = getattr(records.job_store, "table", None)

@@ -29,6 +29,12 @@ still ends in ``TIMED_OUT`` rather than polling forever.
 
 Every submitted token ends up in exactly one of ``accepted``, ``errors`` and ``timed_out`` of one
 :class:`BatchCompletion`, delivered through ``on_done`` (or collected in ``completed``).
+
+Why :meth:`~BatchStatusPoller.watch` beside ``submit``: the records agent keeps a batch's records on disk
+until its verdict (:mod:`fluentsync.streams.agents.verifier`), so it registers the batch by its ids with
+``range(n)`` as tokens (a completion then names entity positions), and after a restart with the batch's
+age, so ``poll_timeout`` counts from Fluent's acknowledgement. ``forget`` drops a batch whose partition
+moved to another worker; ``expedite`` polls a batch early because a record waits for its verdict.
 """
 
 from __future__ import annotations
@@ -96,6 +102,10 @@ class StatusPollSettings(BaseModel):
     """Status GETs (failed ones included) after which a non-terminal batch ends ``TIMED_OUT``."""
     max_concurrency: int = Field(default=4, ge=1)
     """Status GETs in flight at once, across all batches."""
+    max_awaiting_records: int = Field(default=1_000_000, ge=1)
+    """Records of one workflow awaiting their batch's verdict on one worker before intake pauses. Their
+    verdict state is on disk (the records agent's ``submitted-batches`` table); what stays in memory is a
+    small index (about 100 bytes a record), which this bounds."""
 
     @model_validator(mode="after")
     def _check(self) -> StatusPollSettings:
@@ -252,7 +262,11 @@ def map_batch_errors(
 
 @dataclass
 class _Tracked(Generic[T]):
-    result: BatchResult[T]
+    job_id: str
+    batch_id: str
+    tokens: Sequence[T]
+    """The batch's tokens in entity order; ``range(n)`` when the caller keeps its own (positions)."""
+    job_key: str
     submitted_at: float
     deadline: float
     last_at: float
@@ -326,15 +340,45 @@ class BatchStatusPoller(Generic[T]):
     def submit(self, result: BatchResult[T]) -> None:
         """Register an acknowledged batch; never blocks. Re-submitting a tracked batch is a no-op, so a
         replayed ``batch_submitted`` message causes no extra polling."""
+        self.watch(result.job_id, result.batch_id, result.tokens, job_key=result.job_key)
+
+    def watch(self, job_id: str, batch_id: str, tokens: Sequence[T], *, job_key: str = "", age: float = 0.0) -> None:
+        """Register a batch by its ids: what :meth:`submit` does, for a caller that keeps the batch's
+        records elsewhere (on disk) and passes ``range(n)`` as tokens, so a completion names entity
+        positions. ``age`` is how long ago Fluent acknowledged the batch (a batch resumed after a restart):
+        ``poll_timeout`` counts from then, so a crash loop cannot poll a batch forever. Its attempts
+        start again from 0. A batch already tracked is left as it is."""
         if self._closed:
             raise RuntimeError("the status poller is closed")
         self._raise_errors()
-        key = (result.job_id, result.batch_id)
+        key = (job_id, batch_id)
         if key in self._tracked:
             return
         now = self._clock()
-        self._tracked[key] = _Tracked(result, now, now + self.settings.poll_timeout, now)
+        submitted = now - max(age, 0.0)
+        self._tracked[key] = _Tracked(job_id, batch_id, tokens, job_key, submitted,
+                                      submitted + self.settings.poll_timeout, now)
         self._idle.clear()
+        self._wakeup.set()
+
+    def forget(self, job_id: str, batch_id: str) -> bool:
+        """Stop polling a batch without reporting it (its partition moved to another worker, which polls
+        it from its own copy). A poll already running may still report it. Returns whether it was tracked."""
+        tracked = self._tracked.pop((job_id, batch_id), None)
+        if not self._tracked:
+            self._idle.set()
+        return tracked is not None
+
+    def expedite(self, job_id: str, batch_id: str) -> None:
+        """Poll a tracked batch as soon as ``min_interval`` since its last poll allows, instead of one full
+        interval later: a record waits for this batch's verdict (an earlier version of its key is in it).
+        The caller bounds how often it asks; one poll per request, then the normal schedule resumes."""
+        tracked = self._tracked.get((job_id, batch_id))
+        if tracked is None or tracked.in_flight:
+            return
+        interval = self.interval()
+        due = max(self._clock(), tracked.last_at + self.settings.min_interval)
+        tracked.last_at = min(tracked.last_at, due - interval)  # the loop polls at last_at + interval
         self._wakeup.set()
 
     async def start(self) -> None:
@@ -377,11 +421,12 @@ class BatchStatusPoller(Generic[T]):
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
         self._raise_errors()
 
-    async def aclose(self, *, drain: bool = False) -> None:
+    async def aclose(self, *, drain: bool = False, finish_running: bool = False) -> None:
         """Stop polling; with ``drain`` first wait for every tracked batch to be reported.
 
-        Without ``drain``, batches still tracked are dropped unreported: their ``batch_submitted``
-        messages are not committed and get replayed after a restart.
+        Without ``drain``, batches still tracked are dropped unreported: the caller keeps them durably
+        and registers them again after a restart. ``finish_running`` lets polls already running (and the
+        ``on_done`` they call) end instead of cancelling them half-way.
         """
         try:
             if drain and self._tracked:
@@ -389,6 +434,11 @@ class BatchStatusPoller(Generic[T]):
                 await self.drain()
         finally:
             self._closed = True
+            if finish_running:
+                if self._loop_task is not None:
+                    self._loop_task.cancel()
+                while self._tasks:
+                    await asyncio.gather(*list(self._tasks), return_exceptions=True)
             tasks = [t for t in (self._loop_task, *self._tasks) if t is not None]
             for task in tasks:
                 task.cancel()
@@ -433,8 +483,7 @@ class BatchStatusPoller(Generic[T]):
                         await future
 
     async def _poll(self, tracked: _Tracked[T]) -> None:
-        result = tracked.result
-        bind(job_id=result.job_id)  # a task of its own (see _spawn)
+        bind(job_id=tracked.job_id)  # a task of its own (see _spawn)
         try:
             async with self._semaphore:
                 started = self._clock()
@@ -442,15 +491,15 @@ class BatchStatusPoller(Generic[T]):
                 self.status_calls += 1
                 status: BatchStatus | None = None
                 try:
-                    status = await self._jobs.get_batch(result.job_id, result.batch_id)
+                    status = await self._jobs.get_batch(tracked.job_id, tracked.batch_id)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # the status call failing is not the batch failing
                     self.status_call_errors += 1
                     log.warning(
                         "batch status call failed for job %s batch %s (attempt %d), polling again later: %s: %s",
-                        result.job_id,
-                        result.batch_id,
+                        tracked.job_id,
+                        tracked.batch_id,
                         tracked.attempts,
                         type(exc).__name__,
                         exc,
@@ -475,12 +524,11 @@ class BatchStatusPoller(Generic[T]):
             self._wakeup.set()
 
     async def _finish(self, tracked: _Tracked[T], status: BatchStatus) -> None:
-        result = tracked.result
-        accepted, errors, batch_errors = map_batch_errors(status, result.tokens)
+        accepted, errors, batch_errors = map_batch_errors(status, tracked.tokens)
         log.debug(
             "batch %s of job %s ended %s after %d polls: %d accepted, %d entity errors",
-            result.batch_id,
-            result.job_id,
+            tracked.batch_id,
+            tracked.job_id,
             status.status,
             tracked.attempts,
             len(accepted),
@@ -489,25 +537,24 @@ class BatchStatusPoller(Generic[T]):
         await self._report(
             tracked,
             BatchCompletion(
-                job_id=result.job_id,
-                batch_id=result.batch_id,
+                job_id=tracked.job_id,
+                batch_id=tracked.batch_id,
                 status=normalise_status(status.status),
                 accepted=accepted,
                 errors=errors,
                 batch_errors=batch_errors,
                 polls=tracked.attempts,
-                job_key=result.job_key,
+                job_key=tracked.job_key,
                 last_status=status,
             ),
         )
 
     async def _time_out(self, tracked: _Tracked[T]) -> None:
-        result = tracked.result
         last = tracked.last.status if tracked.last is not None else "no status"
         log.warning(
             "batch %s of job %s not terminal after %d polls / %.0f s (last: %s): reporting TIMED_OUT",
-            result.batch_id,
-            result.job_id,
+            tracked.batch_id,
+            tracked.job_id,
             tracked.attempts,
             self._clock() - tracked.submitted_at,
             last,
@@ -515,21 +562,24 @@ class BatchStatusPoller(Generic[T]):
         await self._report(
             tracked,
             BatchCompletion(
-                job_id=result.job_id,
-                batch_id=result.batch_id,
+                job_id=tracked.job_id,
+                batch_id=tracked.batch_id,
                 status=TIMED_OUT,
                 accepted=[],
                 errors=[],
-                timed_out=list(result.tokens),
+                timed_out=list(tracked.tokens),
                 polls=tracked.attempts,
-                job_key=result.job_key,
+                job_key=tracked.job_key,
                 last_status=tracked.last,
             ),
         )
 
     async def _report(self, tracked: _Tracked[T], completion: BatchCompletion[T]) -> None:
         # Untrack first: a failing callback must not leave the batch polled forever.
-        self._tracked.pop((tracked.result.job_id, tracked.result.batch_id), None)
+        key = (tracked.job_id, tracked.batch_id)
+        if self._tracked.get(key) is not tracked:
+            return  # forgotten (partition revoked) while its poll ran: its new owner reports it
+        del self._tracked[key]
         if not self._tracked:
             self._idle.set()
         if self._on_done is not None:
