@@ -59,10 +59,11 @@ from fluentsync.schemas.records import BatchRecord, batch_records
 from fluentsync.streams.agents.outcomes import Outcomes
 from fluentsync.streams.agents.pending import KeyGate, key_hash
 from fluentsync.streams.agents.settling import Settlement, Token, Tracker
-from fluentsync.streams.agents.snapshot import digest_of, generation_of, missing_keys
+from fluentsync.streams.agents.snapshot import generation_of, missing_keys
 from fluentsync.streams.agents.verifier import Verifier
 from fluentsync.streams.config import BatchTargetConfig, EventTargetConfig, WorkflowConfig
 from fluentsync.streams.dedupe import RecordHasher
+from fluentsync.streams.dedupe.baseline import BaselineTable
 from fluentsync.streams.kafka.names import WorkflowTopics
 from fluentsync.streams.kafka.partitioning import Strategy, partition_function
 from fluentsync.streams.mapping import Mapper
@@ -222,7 +223,7 @@ class RecordsRuntime(Settlement):
                 await self._wait_key(hashed)
             # replay --force: batch.force sends even unchanged records (baselines still move on acceptance)
             force = self.force or batch.get("force")
-            if digest is not None and not force and digest_of(self.baseline.get(key)) == digest:
+            if digest is not None and not force and self.baseline.digest(key) == digest:
                 tracker.unchanged += 1
                 if self.snapshot:
                     tracker.stamps.append((key, payload))
@@ -301,7 +302,7 @@ def register(app: faust.App, name: str, config: WorkflowConfig, topics: Workflow
     """Attach the baseline table and the records agent of one workflow."""
     runtime = RecordsRuntime(name, config, topics, app, client, job_store, partitions=partitions,
                              partitioning=partitioning)
-    runtime.baseline = app.Table(f"baseline-{name}", key_type=bytes, partitions=partitions)
+    runtime.baseline = BaselineTable(app.Table(f"baseline-{name}", key_type=bytes, partitions=partitions))
     topic = app.topic(topics.records, schema=avro_schema("fluentsync.records.RecordBatch"), partitions=partitions)
     if runtime.awaits_status:
         # co-partitioned with the records topic; bytes (raw): rows are JSON-encoded once, by pending.encode_row

@@ -176,6 +176,7 @@ class Settlement:
         if self.hasher is not None:
             with verifier.partition(partition):
                 self._write_verified(verdict)
+            await self.baseline.flush()  # the changelog is in the producer before the entry is dropped
         groups: dict[int, list[tuple[Any, FieldProblem | None]]] = {}
         for row, problem in verdict.rows:
             groups.setdefault(row.offset, []).append((row, problem))
@@ -294,6 +295,8 @@ class Settlement:
         with in_event(tracker.event):
             if self.hasher is not None:
                 self._write_baselines(tracker)
+        if self.hasher is not None:
+            await self.baseline.flush()  # the changelog is in the producer before the ack (and the commit)
         producer = self.app.producer
         while tracker.letters:  # a verdict may add letters while these are sent: the tracker is still in hand
             letters, tracker.letters = tracker.letters, []
