@@ -215,7 +215,8 @@ class SnapshotConfig(_Model):
 
 class _TargetBase(_Model):
     max_pending_records: int = Field(default=200_000, ge=1)
-    """Records taken from Kafka but not yet settled; the agent waits above it (bounded memory)."""
+    """Records taken from Kafka and not yet handed over (acknowledged by Fluent, or settled); the agent
+    waits above it (bounded memory). Records awaiting their batch status are in a table, not counted here."""
     max_send_rounds: int = Field(default=5, ge=1, le=100)
     """Records Fluent could not take (network, 5xx, 429 after the client's own retries) are resent this
     many rounds, with growing pauses, before they are dead-lettered (stage FLUENT) for a redrive."""
