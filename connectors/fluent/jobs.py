@@ -26,6 +26,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from fluentsync.schemas import jsonbytes
+
 from .errors import (
     FluentClientError,
     FluentConfigError,
@@ -279,7 +281,7 @@ class JobsAPI:
             payload["entities"] = [dict(e) if "retailerId" in e else {**e, "retailerId": stamped} for e in entities]
         else:
             payload["entities"] = [dict(e) for e in entities]
-        content = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+        content = jsonbytes.dumps(payload)
         if len(content) > MAX_BATCH_BYTES:
             raise FluentValidationError(
                 f"a batch body may be at most {MAX_BATCH_BYTES} bytes, got {len(content)}: split it"

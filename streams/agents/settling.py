@@ -21,7 +21,7 @@ from fluentsync.connectors.fluent import FluentError
 from fluentsync.schemas.records import BatchRecord
 from fluentsync.streams.agents import baselines
 from fluentsync.streams.agents.outcomes import FIRST_ERRORS, Outcomes, first_error, reason_of
-from fluentsync.streams.agents.pending import KeyGate, batch_header, encode_row, key_hash
+from fluentsync.streams.agents.pending import KeyGate, PendingRows, batch_header, key_hash
 from fluentsync.streams.agents.snapshot import generation_of
 from fluentsync.streams.agents.verifier import Verdict, Verifier
 from fluentsync.streams.config import BatchTargetConfig, EventTargetConfig, GraphQLTargetConfig, SnapshotConfig
@@ -139,18 +139,17 @@ class Settlement:
         # Accepted only once the batch status says so (R38, R48): the records go to the table, the key
         # stays in the gate until the verdict, the tokens (and their payloads) leave memory.
         name = f"{result.job_id}/{result.batch_id}"
-        rows: dict[int, tuple[Any, list[bytes], list[bytes]]] = {}
+        rows: dict[int, tuple[Any, PendingRows]] = {}
         trackers: dict[int, Tracker] = {}
         for position, token in enumerate(result.tokens):
             tracker = token.tracker
             partition, offset = tracker.place
             part = rows.get(partition)
             if part is None:
-                part = rows[partition] = (tracker.event, [], [])
+                part = rows[partition] = (tracker.event, PendingRows())
             generation = generation_of(tracker.batch) if self.snapshot else None
-            part[1].append(encode_row(position, offset, token.key, token.digest, token.delete, generation,
-                                      token.record, token.payload))
-            part[2].append(token.key)
+            part[1].add(position, offset, token.key, token.digest, token.delete, generation, token.record,
+                        token.payload)
             tracker.awaiting[name] = tracker.awaiting.get(name, 0) + 1
             trackers[id(tracker)] = tracker
         await self.verifier.submit(result.job_id, result.batch_id, result.job_key, len(result.tokens), rows)
@@ -221,9 +220,11 @@ class Settlement:
         fields = self.snapshot.identity_fields if self.snapshot else []
         for row, problem in verdict.rows:
             if problem is None:
-                baselines.accept(self.baseline, row.key, row.digest, delete=row.delete,
-                                 generation=row.generation if self.snapshot else None, payload=row.payload,
-                                 fields=fields)
+                if self.snapshot:
+                    baselines.accept(self.baseline, row.key, row.digest, delete=row.delete,
+                                     generation=row.generation, payload=row.payload, fields=fields)
+                else:  # the payload (decoded only when read) is for snapshot identities
+                    baselines.accept(self.baseline, row.key, row.digest, delete=row.delete)
 
     async def _on_unmappable(self, token: Token, problems: list[FieldProblem]) -> None:
         """A GraphQL target maps in its sink: a record its mutation mapping cannot map is a MAP failure."""

@@ -24,7 +24,6 @@ Revoked partitions (:meth:`Verifier.revoked`) are forgotten: their new owner res
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -32,6 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from fluentsync.schemas import jsonbytes
 from fluentsync.streams.kafka.context import in_event
 from fluentsync.streams.problems import FieldProblem
 from fluentsync.streams.sinks import BatchCompletion, BatchStatusPoller, BatchStatusSource, StatusPollSettings
@@ -42,6 +42,7 @@ from .pending import (
     Part,
     PendingIndex,
     PendingRow,
+    PendingRows,
     chunk_key,
     decode_chunk,
     encode_chunks,
@@ -167,15 +168,16 @@ class Verifier:
 
     # -- submit -------------------------------------------------------------------------------------
     async def submit(self, job_id: str, batch_id: str, job_key: str, size: int,
-                     rows: Mapping[int, tuple[Any, list[bytes], list[bytes]]]) -> None:
+                     rows: Mapping[int, tuple[Any, PendingRows]]) -> None:
         """Keep a batch Fluent acknowledged: ``rows`` maps each records partition to ``(an event of that
-        partition, its encoded rows, their record keys)``. Synchronous writes (the caller's keys are
-        already in the gate; the index takes them over), then the batch is polled."""
+        partition, its rows)``. Synchronous writes (the caller's keys are already in the gate; the index
+        takes them over), then the batch is polled."""
         name = (job_id, batch_id)
         meta = {"job": job_id, "batch": batch_id, "jk": job_key, "at": self._wall(), "n": size}
-        for partition, (event, encoded, keys) in rows.items():
+        for partition, (event, pending) in rows.items():
             self._owned.add(partition)
-            chunks = encode_chunks({"p": partition, **meta}, encoded)
+            keys = pending.keys
+            chunks = encode_chunks({"p": partition, **meta}, pending)
             table_keys = [chunk_key(partition, job_id, batch_id, number) for number in range(len(chunks))]
             with in_event(event):
                 for key, value in zip(table_keys, chunks, strict=True):
@@ -293,11 +295,11 @@ class Verifier:
 
 
 def _dumps(value: Mapping[str, Any]) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+    return jsonbytes.dumps(value)
 
 
 def _loads(value: bytes) -> dict[str, Any]:
-    data = json.loads(value)
+    data = jsonbytes.loads(value)
     if not isinstance(data, dict):
         raise ValueError(f"not a record-batch entry: {value[:80]!r}")
     return data

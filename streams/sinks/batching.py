@@ -12,10 +12,11 @@ move its dedupe baseline and commit offsets for precisely the records that made 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
+
+from fluentsync.schemas import jsonbytes
 
 __all__ = ["BatchResult", "Buffer", "entity_bytes"]
 
@@ -29,7 +30,7 @@ ENVELOPE_OVERHEAD = 512
 
 def entity_bytes(entity: Mapping[str, Any]) -> int:
     """Compact UTF-8 JSON size of ``entity`` plus :data:`ENTITY_OVERHEAD` (as the client serialises it)."""
-    return len(json.dumps(entity, separators=(",", ":"), ensure_ascii=False).encode()) + ENTITY_OVERHEAD
+    return len(jsonbytes.dumps(entity)) + ENTITY_OVERHEAD
 
 
 @dataclass(frozen=True)

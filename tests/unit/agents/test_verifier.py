@@ -12,6 +12,7 @@ import json
 import zlib
 from typing import Any
 
+import pytest
 from faust.streams import current_event
 
 from fluentsync.connectors.fluent import BatchStatus
@@ -19,10 +20,10 @@ from fluentsync.schemas.records import BatchRecord
 from fluentsync.streams.agents.pending import (
     KeyGate,
     PendingIndex,
+    PendingRows,
     batch_header,
     decode_chunk,
     encode_chunks,
-    encode_row,
     key_hash,
 )
 from fluentsync.streams.agents.verifier import PartitionEvent, Verdict, Verifier
@@ -74,11 +75,11 @@ def record(i: int) -> BatchRecord:
     return BatchRecord(f"K-{i}", {"sku": f"S-{i}"}, i, "chunk-00000", i + 2, None, i + 1)
 
 
-def rows(partition: int, offset: int, positions: range) -> tuple[Any, list[bytes], list[bytes]]:
-    keys = [f"K-{i}".encode() for i in positions]
-    encoded = [encode_row(i, offset, keys[n], f"d{i}", False, None, record(i), {"skuRef": f"S-{i}"})
-               for n, i in enumerate(positions)]
-    return PartitionEvent("records.inv", partition), encoded, keys
+def rows(partition: int, offset: int, positions: range) -> tuple[Any, PendingRows]:
+    pending = PendingRows()
+    for i in positions:
+        pending.add(i, offset, f"K-{i}".encode(), f"d{i}", False, None, record(i), {"skuRef": f"S-{i}"})
+    return PartitionEvent("records.inv", partition), pending
 
 
 class Harness:
@@ -120,17 +121,44 @@ class Harness:
 
 def test_rows_round_trip_and_chunks_stay_small() -> None:
     big = {"skuRef": "S", "note": "x" * 3000}
-    encoded = [encode_row(i, 7, f"K-{i}".encode(), None, i == 3, 1700, record(i), big) for i in range(200)]
-    chunks = encode_chunks({"p": 1, "job": "J", "batch": "B", "n": 200}, encoded, limit=64 * 1024)
-    assert len(chunks) > 5 and all(len(zlib.decompress(c)) < 64 * 1024 + 4000 for c in chunks)
-    assert sum(map(len, chunks)) < sum(map(len, encoded)) / 5  # compressed
+    pending = PendingRows()
+    for i in range(200):
+        pending.add(i, 7, f"K-{i}".encode(), None, i == 3, 1700, record(i), big)
+    chunks = encode_chunks({"p": 1, "job": "J", "batch": "B", "n": 200}, pending, limit=64 * 1024)
+    originals = [zlib.decompress(c[5 + int.from_bytes(c[1:5], "big"):]) for c in chunks]
+    assert len(chunks) > 5 and all(len(o) < 64 * 1024 + 4000 for o in originals)
+    assert sum(map(len, chunks)) < sum(map(len, pending.originals)) / 5  # compressed
     decoded = [row for chunk in chunks for row in decode_chunk(chunk)[1]]
     meta = decode_chunk(chunks[0])[0]
-    assert (meta["p"], meta["batch"], meta["n"]) == (1, "B", 200)
+    assert (meta["p"], meta["batch"], meta["n"]) == (1, "B", 200) and "c" not in meta
     assert [r.position for r in decoded] == list(range(200))
     row = decoded[3]
     assert (row.offset, row.key, row.digest, row.delete, row.generation) == (7, b"K-3", None, True, 1700)
     assert row.record == record(3) and row.payload == big
+
+
+def test_originals_are_decoded_only_when_read() -> None:
+    pending = PendingRows()
+    for i in range(3):
+        pending.add(i, 9, f"K-{i}".encode(), f"d{i}", False, None, record(i), {"skuRef": f"S-{i}"})
+    [value] = encode_chunks({"p": 0, "job": "J", "batch": "B", "n": 3}, pending)
+    broken = value[:-4] + b"\x00\x00\x00\x00"  # the originals' zlib stream is damaged
+    _, decoded = decode_chunk(broken)
+    assert [(r.key, r.digest, r.offset) for r in decoded] == [(b"K-0", "d0", 9), (b"K-1", "d1", 9), (b"K-2", "d2", 9)]
+    with pytest.raises(zlib.error):
+        assert decoded[1].payload is None
+    assert decode_chunk(value)[1][2].payload == {"skuRef": "S-2"}
+
+
+def test_chunks_in_the_earlier_row_layout_are_read() -> None:
+    legacy = [[i, 4, f"K-{i}", f"d{i}", 0, None, i, "chunk-00000", i + 2, None, i + 1, {"sku": f"S-{i}"},
+               {"skuRef": f"S-{i}"}] for i in range(2)]
+    value = zlib.compress(json.dumps({"p": 0, "job": "J", "batch": "B", "n": 2, "rows": legacy}).encode())
+    meta, decoded = decode_chunk(value)
+    assert meta == {"p": 0, "job": "J", "batch": "B", "n": 2}
+    assert [(r.position, r.offset, r.key, r.digest, r.delete) for r in decoded] == [
+        (0, 4, b"K-0", "d0", False), (1, 4, b"K-1", "d1", False)]
+    assert decoded[1].record == record(1) and decoded[1].payload == {"skuRef": "S-1"}
 
 
 def test_batch_header_drops_record_arrays_and_is_json() -> None:
@@ -213,8 +241,11 @@ async def test_resumed_batches_keep_their_poll_timeout() -> None:
     await first.submit("B1", {0: (40, range(0, 2))})
     await first.verifier.aclose()
     key = b"F|0|J1|B1|0"
-    value = decode_chunk(table[key])[0] | {"rows": json.loads(zlib.decompress(table[key]))["rows"]}
-    value["at"] -= 3600  # acknowledged an hour ago: past poll_timeout
+    meta, decoded = decode_chunk(table[key])
+    value = meta | {"rows": [[r.position, r.offset, r.key.decode(), r.digest, int(r.delete), r.generation,
+                              r.record.record_index, r.record.chunk_id, r.record.line, r.record.byte_offset,
+                              r.record.row_number, r.record.record, r.payload] for r in decoded]}
+    value["at"] -= 3600  # acknowledged an hour ago: past poll_timeout (rewritten in the earlier row layout)
     with first.verifier.partition(0):
         table[key] = json.dumps(value).encode()
     second = Harness(table, owned={0})
