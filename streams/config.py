@@ -63,6 +63,7 @@ __all__ = [
     "LocalSourceConfig",
     "PipelineConfig",
     "PublishConfig",
+    "S3NotificationsConfig",
     "S3SourceConfig",
     "SftpSourceConfig",
     "SnapshotConfig",
@@ -127,10 +128,31 @@ class _Discovery(_Model):
         value = value.strip()
         return value if not value or value.endswith("/") else value + "/"
 
+    @model_validator(mode="before")
+    @classmethod
+    def _notifications(cls, data: Any) -> Any:
+        # clearer than "extra inputs are not permitted" for a block only S3 sources understand
+        if isinstance(data, dict) and "notifications" in data and "notifications" not in cls.model_fields:
+            raise ValueError("`notifications` (S3 event notifications through SQS) needs an S3 source (type: s3)")
+        return data
+
 
 class LocalSourceConfig(_Discovery):
     type: Literal["local"] = "local"
     root: Path
+
+
+class S3NotificationsConfig(_Model):
+    """The bucket's S3 event notifications, delivered to an SQS queue (directly or through SNS): the
+    discovery owner long-polls the queue and lists the inbox as soon as a matching file arrives (see
+    :mod:`fluentsync.connectors.sources.notifications`). Polling goes on as the safety net: raise
+    ``poll_interval`` (e.g. to 300) rather than turning it off. Credentials are the source's."""
+
+    queue_url: str = Field(min_length=1)
+    wait_seconds: int = Field(default=20, ge=1, le=20)  #: SQS long poll: how long one receive waits
+    max_messages: int = Field(default=10, ge=1, le=10)  #: per receive (SQS allows 10)
+    endpoint_url: str | None = None  #: SQS endpoint; default: the source's ``endpoint_url`` (moto, LocalStack)
+    region: str | None = None  #: default: the region in an AWS queue URL, else the source's ``region``
 
 
 class S3SourceConfig(S3Connection, _Discovery):
@@ -138,6 +160,7 @@ class S3SourceConfig(S3Connection, _Discovery):
 
     type: Literal["s3"] = "s3"
     use_version_id: bool = False
+    notifications: S3NotificationsConfig | None = None  #: event notifications as a discovery trigger
 
 
 class SftpSourceConfig(SftpConnection, _Discovery):

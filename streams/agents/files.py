@@ -5,6 +5,8 @@ Per workflow:
 - a **discovery timer** (``on_leader=True``: one worker in the group lists the source, never several)
   lists the inbox, keeps settled files that match (:mod:`~fluentsync.connectors.ingest.selection`) and
   announces each new version with ``FileEvent DISCOVERED`` on ``files.<wf>``, keyed by the file's path;
+  an S3 source with ``notifications`` also runs it when the bucket's event notifications (an SQS queue,
+  consumed by the same leader) announce a file (:mod:`~fluentsync.connectors.sources.notifications`);
 - a **files agent** on ``files.<wf>``: for COMPLETED it tells the ledger the file's record count (the
   ledger agent announces SETTLED when every record has an outcome); for DISCOVERED it checks the
   ``processed-files-<wf>`` table (changelog-backed, co-partitioned with the topic, so the worker that
@@ -52,8 +54,8 @@ from fluentsync.connectors.sources import FileRef, FileSource, SourceError, Sour
 from fluentsync.connectors.webhooks.settings import WebhookSourceConfig
 from fluentsync.schemas.faust_codec import avro_schema
 from fluentsync.streams.agents.ledger import LedgerRuntime
-from fluentsync.streams.agents.sources import build_source
-from fluentsync.streams.config import KafkaConfig, WorkflowConfig
+from fluentsync.streams.agents.sources import build_notification_trigger, build_source
+from fluentsync.streams.config import KafkaConfig, S3SourceConfig, WorkflowConfig
 from fluentsync.streams.kafka.names import WorkflowTopics
 from fluentsync.streams.kafka.partitioning import Strategy
 from fluentsync.streams.observability.logs import batch_ids, bind, correlate
@@ -128,6 +130,7 @@ class FilesRuntime:
         self.retry_attempts: dict[str, int] = {}
         self._waiting: set[str] = set()  #: identity keys whose re-announcement is waiting out its delay
         self._retries: set[asyncio.Task[None]] = set()  #: strong references: the loop keeps only weak ones
+        self._discovering = asyncio.Lock()  #: see discover()
         self.publisher = FilePublisher(
             _FaustSender(self.app), self.topics, self.partitions,
             settings=PublishSettings(batch_records=publish.batch_records, batch_bytes=publish.batch_bytes,
@@ -147,14 +150,24 @@ class FilesRuntime:
         return self.source
 
     # -- discovery (leader only) -----------------------------------------------------------------
-    async def discover(self) -> int:
-        """List the inbox once and announce new settled versions; returns how many were announced."""
+    async def discover(self, *, strict: bool = False) -> int:
+        """List the inbox once and announce new settled versions; returns how many were announced.
+
+        One listing at a time: the poll timer and the S3 notification trigger both call this, and two
+        interleaved runs would each forget what the other announced. ``strict``: a failed listing raises
+        (the trigger then leaves its messages in the queue) instead of only being logged."""
+        async with self._discovering:
+            return await self._discover(strict)
+
+    async def _discover(self, strict: bool) -> int:
         config = self.config.source
         if isinstance(config, WebhookSourceConfig) or self.selector is None:
             return 0
         try:
             listing = [ref async for ref in self._source().list(config.prefix)]
         except SourceError as exc:
+            if strict:
+                raise
             log.warning("workflow %s: listing %s failed: %s", self.name, config.prefix, exc)
             return 0
         now = time.monotonic()
@@ -369,9 +382,30 @@ def register(app: faust.App, name: str, config: WorkflowConfig, kafka: KafkaConf
     discover.__name__ = discover.__qualname__ = f"discover_{name.replace('-', '_')}"
     if not isinstance(config.source, WebhookSourceConfig):
         app.timer(config.source.poll_interval, on_leader=True)(discover)
+    if isinstance(config.source, S3SourceConfig) and config.source.notifications is not None:
+        _notifications(app, name, config.source, runtime)
 
     async def _stop(sender: Any, *args: Any, **kwargs: Any) -> None:
         await runtime.aclose()
 
     app.on_before_shutdown.connect(_stop)  # type: ignore[arg-type]  # faust types a bound signature
     return runtime
+
+
+def _notifications(app: faust.App, name: str, source: S3SourceConfig, runtime: FilesRuntime) -> None:
+    """Consume the S3 source's notification queue on the discovery owner (the leader, like the timer)."""
+    assert runtime.selector is not None
+    trigger = build_notification_trigger(name, source, runtime.selector.selection.matches,
+                                         lambda: runtime.discover(strict=True), app.is_leader)
+
+    async def notifications() -> None:
+        with correlate(workflow=name):
+            await trigger.run()
+
+    notifications.__name__ = notifications.__qualname__ = f"notifications_{name.replace('-', '_')}"
+    app.task(notifications, traced=False)
+
+    async def _close(sender: Any, *args: Any, **kwargs: Any) -> None:
+        await trigger.aclose()
+
+    app.on_before_shutdown.connect(_close)  # type: ignore[arg-type]  # faust types a bound signature

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from fluentsync.connectors.webhooks.settings import WebhookSourceConfig
-from fluentsync.streams.config import ConfigError, GraphQLTargetConfig, WorkflowConfig, load_pipeline
+from fluentsync.streams.config import ConfigError, GraphQLTargetConfig, S3SourceConfig, WorkflowConfig, load_pipeline
 from fluentsync.streams.exports.config import resolve_source
 
 __all__ = ["config"]
@@ -44,6 +44,8 @@ def check(path: Path) -> None:
         target: str = workflow.target.api if workflow.target is not None else "records topic only"
         where = (f"POST {source.route_for(name)} ({source.auth.kind})" if isinstance(source, WebhookSourceConfig)
                  else f"{source.prefix or '/'} {list(source.patterns)}")
+        if isinstance(source, S3SourceConfig) and source.notifications is not None:
+            where += f" (+ S3 notifications from queue {source.notifications.queue_url})"
         if isinstance(source, WebhookSourceConfig) and source.deliver == "fluent_events":
             target = f"topic {pipeline.kafka.topic_prefix}{source.outbound_topic}"
         click.echo(f"  {name}: {source.type} {where} -> {workflow.format.type}, key {workflow.key} -> {target}")
