@@ -23,7 +23,7 @@ Passes, all in the same worker:
 3. ``ingest only`` (baseline) - the same content into a workflow with no target: STARTED -> COMPLETED,
    i.e. parse + publish only, what the Fluent path adds on top of it.
 
-``--profile`` attaches ``py-spy record`` to the worker for each pass (non-blocking sampling, idle
+``--profile`` attaches ``py-spy record`` to the worker (and the sandbox) for each pass (non-blocking sampling, idle
 excluded) and prints the top functions by own and by inclusive time per pass, so the records path
 (``dedupe``) is not mixed up with start-up or Fluent I/O. CPU per record is the worker's utime+stime
 over the pass divided by its records; ``ingest only`` is what parsing and publishing cost of it.
@@ -81,6 +81,7 @@ def serve_sandbox() -> None:
     """
     from fluentsync.connectors.sandbox import SandboxConfig, SandboxServer, SandboxSettings
     from fluentsync.connectors.sandbox import app as sandbox_app
+    from fluentsync.connectors.sandbox.cli import tune_gc
 
     original = sandbox_app._fluent_call
 
@@ -102,6 +103,7 @@ def serve_sandbox() -> None:
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         loop.add_signal_handler(signal.SIGINT, stop.set)
         async with SandboxServer(config) as server:
+            tune_gc()  # as ``fluentsync sandbox`` does
             print(json.dumps({"base_url": server.base_url, "client_id": config.client_id,
                               "client_secret": config.client_secret, "username": config.username,
                               "password": config.password, "retailer_id": str(config.retailer_id)}), flush=True)
@@ -277,6 +279,8 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             worker = subprocess.Popen(command, cwd=REPO, stdout=open(tmp / "worker.log", "wb"),  # noqa: ASYNC220, ASYNC230, SIM115
                                       stderr=subprocess.STDOUT)
             worker_pid = worker.pid
+            # the other processes on the same cores: what each costs per record bounds the worker's share
+            others = {"sandbox": sandbox.pid, "broker": broker.pid or -1, "bench": os.getpid()}
 
             async with TopicTail(broker.bootstrap, topics[wf_fluent].files) as files_fluent, \
                     TopicTail(broker.bootstrap, topics[wf_ingest].files) as files_ingest:
@@ -292,14 +296,16 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                     staged = inbox[wf] / name
                     shutil.copyfile(content, staged)
                     await admin.delete("/requests")
-                    spy = None
+                    spies: list[subprocess.Popen[bytes]] = []
                     if profile is not None:  # attach to the running worker for this pass only
-                        spy = subprocess.Popen([shutil.which("py-spy") or "py-spy", "record", "--pid",  # noqa: ASYNC220
-                                                str(worker_pid), "--nonblocking", "--rate", "250", "--format", "raw",
-                                                "-o", str(tmp / f"profile-{profile}.txt")],
-                                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                        spies = [subprocess.Popen([shutil.which("py-spy") or "py-spy", "record", "--pid",  # noqa: ASYNC220
+                                                   str(pid), "--nonblocking", "--rate", "250", "--format", "raw",
+                                                   "-o", str(tmp / f"profile-{profile}{suffix}.txt")],
+                                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                 for pid, suffix in ((worker_pid, ""), (sandbox.pid, "-sandbox"))]
                         await asyncio.sleep(1.0)  # py-spy attaches
                     cpu0 = cpu_seconds(worker_pid)
+                    others0 = {name: cpu_seconds(pid) for name, pid in others.items()}
                     with Sampler(worker_pid) as sampler:
                         dropped = time.time()
                         os.rename(staged, inbox[wf] / "incoming" / name)  # atomic: the file lands whole
@@ -317,7 +323,8 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                     # produced, rocksdb writes): it belongs to this pass, not to the next one.
                     tail_s = await quiesce(worker_pid)
                     cpu_tail = cpu_seconds(worker_pid) - cpu0 - cpu_s
-                    if spy is not None:
+                    cpu_others = {name: cpu_seconds(pid) - others0[name] for name, pid in others.items()}
+                    for spy in spies:
                         spy.send_signal(signal.SIGINT)  # py-spy writes its profile on SIGINT
                         await asyncio.get_running_loop().run_in_executor(None, spy.wait, 30)
                     if worker.poll() is not None:
@@ -331,6 +338,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                         "completed": ts(completed_ev["occurred_at"]), "end": ts(end_ev["occurred_at"]),
                         "event": end_ev, "records": completed_ev["record_count"],
                         "cpu_s": cpu_s, "cpu_tail_s": cpu_tail, "tail_s": tail_s, "rss_peak_mb": sampler.peak,
+                        "cpu_others": cpu_others,
                         "posts": posts, "polls": polls,
                     }
 
@@ -397,6 +405,9 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> None:
     ev = f["event"]
     print("worker CPU s: utime+stime from the drop to the end event; +after end: until the worker is idle again "
           "(e.g. changelog messages still being produced); CPU µs/rec counts both")
+    print("CPU µs per record of the other processes on the same cores (the pass, until the worker is idle): "
+          + "; ".join(f"{k}: " + ", ".join(f"{name} {1e6 * cpu / results[k]['records']:.0f}"
+                                          for name, cpu in results[k]["cpu_others"].items()) for k in labels))
     print("time the worker stayed busy after the end event: "
           + ", ".join(f"{k} {results[k]['tail_s']:.1f} s" for k in labels))
     print()
@@ -431,7 +442,7 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> None:
           f"more per {rows:,} records")
 
 
-def profile_report(path: Path, label: str, top: int = 20) -> None:
+def profile_report(path: Path, label: str, top: int = 20, process: str = "worker") -> None:
     """Top functions from a py-spy raw (collapsed stacks) file: own samples and inclusive samples."""
     own: collections.Counter[str] = collections.Counter()
     incl: collections.Counter[str] = collections.Counter()
@@ -448,7 +459,7 @@ def profile_report(path: Path, label: str, top: int = 20) -> None:
         own[frames[-1]] += n
         for fr in set(frames):
             incl[fr] += n
-    print(f"\npy-spy, {label} pass: {total:,} on-CPU samples of the worker (idle excluded)")
+    print(f"\npy-spy, {label} pass: {total:,} on-CPU samples of the {process} (idle excluded)")
     print("top by own time:")
     for name, n in own.most_common(top):
         print(f"  {100 * n / total:5.1f}%  {name}")
@@ -456,7 +467,7 @@ def profile_report(path: Path, label: str, top: int = 20) -> None:
     shown = 0
     for name, n in incl.most_common():
         if any(k in name for k in ("fluentsync", "connectors/", "streams/", "schemas/", "faust", "aiokafka",
-                                   "mode/")):
+                                   "mode/", "sandbox")):
             print(f"  {100 * n / total:5.1f}%  {name}")
             shown += 1
             if shown >= top:
@@ -491,6 +502,8 @@ def main() -> None:
         for label in ("fluent", "dedupe", "ingest"):
             if args.profile and (tmp / f"profile-{label}.txt").exists():
                 profile_report(tmp / f"profile-{label}.txt", label)
+        if args.profile and (tmp / "profile-fluent-sandbox.txt").exists():
+            profile_report(tmp / "profile-fluent-sandbox.txt", "fluent", process="sandbox")
         if args.json:
             for key in ("fluent", "dedupe", "ingest"):
                 results[key].pop("posts", None)

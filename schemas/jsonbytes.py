@@ -21,10 +21,11 @@ from typing import Any
 
 import orjson
 
-__all__ = ["dumps", "loads"]
+__all__ = ["dumps", "dumps_strict", "loads"]
 
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 _FALLBACK = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
+_STRICT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 def dumps(value: Any) -> bytes:
@@ -33,6 +34,16 @@ def dumps(value: Any) -> bytes:
         return orjson.dumps(value, default=str, option=_OPTIONS)
     except TypeError:  # orjson.JSONEncodeError: a 65-bit int, a non-str key - the standard library can
         return _FALLBACK.encode(value).encode()
+
+
+def dumps_strict(value: Any) -> bytes:
+    """:func:`dumps` for request bodies: a value JSON cannot hold (a datetime, an arbitrary object)
+    raises the standard library's ``TypeError`` instead of being written as its ``str``, so the caller
+    rejects that one entity instead of sending what Fluent would misread."""
+    try:
+        return orjson.dumps(value, option=_OPTIONS)
+    except TypeError:
+        return _STRICT.encode(value).encode()
 
 
 def loads(data: bytes | bytearray | memoryview | str) -> Any:

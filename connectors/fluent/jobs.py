@@ -281,7 +281,7 @@ class JobsAPI:
             payload["entities"] = [dict(e) if "retailerId" in e else {**e, "retailerId": stamped} for e in entities]
         else:
             payload["entities"] = [dict(e) for e in entities]
-        content = jsonbytes.dumps(payload)
+        content = jsonbytes.dumps_strict(payload)
         if len(content) > MAX_BATCH_BYTES:
             raise FluentValidationError(
                 f"a batch body may be at most {MAX_BATCH_BYTES} bytes, got {len(content)}: split it"

@@ -163,13 +163,16 @@ class FaultRegistry:
 
     def entity_error(self, entity: dict[str, Any]) -> tuple[str, str] | None:
         """An injected ``(code, message)`` for one batch entity, or ``None``."""
-        refs = {str(entity.get(k)) for k in ("ref", "skuRef", "locationRef") if entity.get(k) is not None}
+        refs: set[str] | None = None  # built only when an entity_error fault names a ref
         for fault in self._faults:
             spec = fault.spec
             if spec.kind != "entity_error":
                 continue
-            if spec.ref is not None and spec.ref not in refs:
-                continue
+            if spec.ref is not None:
+                if refs is None:
+                    refs = {str(entity.get(k)) for k in ("ref", "skuRef", "locationRef") if entity.get(k) is not None}
+                if spec.ref not in refs:
+                    continue
             if fault._decide():
                 fault.fired += 1
                 return spec.code or "C0160E", spec.message or "Injected entity error"

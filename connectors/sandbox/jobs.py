@@ -379,6 +379,9 @@ class JobService:
         for index, entity in enumerate(batch.entities):
             if index and index % 1000 == 0:
                 await asyncio.sleep(0)
+                # time went on while other batches ran: entities stamped later sort after theirs, so the
+                # paging index appends instead of inserting in the middle of a large list
+                now = state.clock.now()
             problem = self._validate_entity(entity, job, strict)
             if problem is None:
                 problem = state.faults.entity_error(entity)

@@ -209,6 +209,9 @@ class RecordsRuntime(Settlement):
         self._pending_records += tracker.total
         self._live[tracker.place] = tracker
         job_key = self._job_key(batch)
+        # replay --force: batch.force sends even unchanged records (baselines still move on acceptance)
+        force = self.force or batch.get("force")
+        baseline = self.baseline.digests() if self.hasher is not None else None  # this partition's baselines
         for record in batch_records(batch):
             payload, stage, problems = self.prepare(record)
             if payload is None:
@@ -221,9 +224,7 @@ class RecordsRuntime(Settlement):
             hashed = key_hash(key)
             if self.gate.busy(hashed):  # an earlier version of this key is on its way: keep per-key order
                 await self._wait_key(hashed)
-            # replay --force: batch.force sends even unchanged records (baselines still move on acceptance)
-            force = self.force or batch.get("force")
-            if digest is not None and not force and self.baseline.digest(key) == digest:
+            if digest is not None and baseline is not None and not force and baseline(key) == digest:
                 tracker.unchanged += 1
                 if self.snapshot:
                     tracker.stamps.append((key, payload))

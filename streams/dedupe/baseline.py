@@ -34,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
@@ -118,11 +118,26 @@ class BaselineTable:
 
     def digest(self, key: bytes) -> str | None:
         """Only the digest of ``key``'s baseline (either value form; see ``snapshot.digest_of``)."""
-        value = self.get(key)
-        if value is None or isinstance(value, str):
-            return value
-        digest = value.get("h") if isinstance(value, dict) else None
-        return digest if isinstance(digest, str) else None
+        return _digest_of(self.get(key))
+
+    def digests(self) -> Callable[[bytes], str | None]:
+        """:meth:`digest` for many keys of the current event's partition: the partition, its database and
+        its values not stored yet are looked up once (a record batch reads one baseline per record)."""
+        partition = self._partition() if self._bulk() else None
+        if partition is None:
+            return self.digest
+        read = self.table.data._db_for_partition(partition).get
+
+        def digest(key: bytes) -> str | None:
+            unstored = self._unstored.get(partition)  # a new dict each time the values were stored
+            raw = unstored[key] if unstored is not None and key in unstored else read(key)
+            if raw is None:
+                return None
+            if raw[:1] == b'"' and b"\\" not in raw:
+                return raw[1:-1].decode()
+            return _digest_of(self.get(key))
+
+        return digest
 
     def __getitem__(self, key: bytes) -> Any:
         value = self.get(key, _MISSING)
@@ -283,3 +298,10 @@ def _batches(producer: Any, items: list[tuple[bytes, bytes | None]]) -> Iterator
         count += 1
     builder.close()
     yield builder, count
+
+
+def _digest_of(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    digest = value.get("h") if isinstance(value, dict) else None
+    return digest if isinstance(digest, str) else None

@@ -30,7 +30,7 @@ ENVELOPE_OVERHEAD = 512
 
 def entity_bytes(entity: Mapping[str, Any]) -> int:
     """Compact UTF-8 JSON size of ``entity`` plus :data:`ENTITY_OVERHEAD` (as the client serialises it)."""
-    return len(jsonbytes.dumps(entity)) + ENTITY_OVERHEAD
+    return len(jsonbytes.dumps_strict(entity)) + ENTITY_OVERHEAD
 
 
 @dataclass(frozen=True)

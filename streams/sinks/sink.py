@@ -130,13 +130,14 @@ class BatchSink(Generic[T]):
         if buffer.entities and not buffer.fits(size, self.settings.max_batch_size, self.settings.max_body_bytes):
             self._dispatch(buffer.take())
         was_empty = not buffer.entities
-        buffer.append(body, token, size, asyncio.get_running_loop().time())
+        buffer.append(body, token, size, asyncio.get_running_loop().time() if was_empty else 0.0)
         if len(buffer) >= self.settings.max_batch_size:
             self._dispatch(buffer.take())
         elif was_empty:
             self._ensure_linger()
             self._wakeup.set()
-        await self._backpressure()
+        if len(self._tasks) > self.settings.max_in_flight:
+            await self._backpressure()
 
     async def flush(self, job_key: str | None = None) -> None:
         """Send the buffered entities (of ``job_key`` only, e.g. at end of file, or all) and wait until
