@@ -25,8 +25,9 @@ or the ``halt`` policy) raises :class:`FileParseError`, which the caller turns i
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 __all__ = [
     "RAW_LIMIT",
@@ -35,6 +36,8 @@ __all__ = [
     "MalformedRecord",
     "ParsedRecord",
     "Record",
+    "RecordGroup",
+    "RowRun",
     "truncate_raw",
 ]
 
@@ -104,6 +107,89 @@ class MalformedRecord:
 
 
 Record = ParsedRecord | MalformedRecord
+
+
+class RowRun(Sequence[Record]):
+    """Consecutive well-formed records of one file that share their columns, kept as rows of text.
+
+    Why: the CSV parser's per-record ``dict`` and :class:`ParsedRecord` cost about a microsecond a record,
+    and the publisher only turns them back into rows (design.md §4). A run hands the rows over as they
+    came from the ``csv`` module; the publisher reads ``rows`` directly, anything else iterating it gets
+    the same :class:`ParsedRecord` items the parser used to yield (built on access). ``offsets`` holds
+    ``None`` where byte offsets are not tracked; row numbers are always ``index + 1``. Read-only: the
+    publisher's batches share the row lists.
+    """
+
+    __slots__ = ("columns", "lines", "offsets", "rows", "start")
+
+    def __init__(self, columns: list[str], rows: list[list[str]], start: int, lines: list[int],
+                 offsets: list[int | None]) -> None:
+        self.columns = columns
+        self.rows = rows
+        self.start = start  #: index of the first row
+        self.lines = lines
+        self.offsets = offsets
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def _record(self, i: int) -> ParsedRecord:
+        index = self.start + i
+        return ParsedRecord(index, dict(zip(self.columns, self.rows[i], strict=True)), self.lines[i],
+                            self.offsets[i], index + 1)
+
+    @overload
+    def __getitem__(self, i: int) -> Record: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Record]: ...
+
+    def __getitem__(self, i: int | slice) -> Record | Sequence[Record]:
+        if isinstance(i, slice):
+            return [self._record(n) for n in range(*i.indices(len(self.rows)))]
+        return self._record(range(len(self.rows))[i])
+
+    def __iter__(self) -> Iterator[Record]:
+        return map(self._record, range(len(self.rows)))
+
+    def __repr__(self) -> str:
+        return f"RowRun(start={self.start}, rows={len(self.rows)}, columns={self.columns!r})"
+
+
+class RecordGroup(Sequence[Record]):
+    """Records handed over together, as segments: :class:`RowRun` runs and lists of single records.
+
+    Iterating yields every record in file order, as a plain list of records would; the publisher walks
+    ``segments`` to take runs whole.
+    """
+
+    __slots__ = ("_flat", "_len", "segments")
+
+    def __init__(self, segments: list[RowRun | list[Record]]) -> None:
+        self.segments = segments
+        self._len = sum(map(len, segments))
+        self._flat: list[Record] | None = None
+
+    def __len__(self) -> int:
+        return self._len
+
+    @overload
+    def __getitem__(self, i: int) -> Record: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Record]: ...
+
+    def __getitem__(self, i: int | slice) -> Record | Sequence[Record]:
+        if self._flat is None:
+            self._flat = list(self)
+        return self._flat[i]
+
+    def __iter__(self) -> Iterator[Record]:
+        for segment in self.segments:
+            yield from segment
+
+    def __repr__(self) -> str:
+        return f"RecordGroup({self.segments!r})"
 
 
 class FileParseError(Exception):

@@ -9,6 +9,10 @@ expat, Arrow). :func:`parse_chunks` runs one in a worker thread:
     source chunks ──(event loop)──► bounded chunk queue ──► blocking file-like ──► parser (thread)
     consumer ◄──(event loop)── lists of ≤ batch_size records ◄── bounded hand-over (2 lists) ◄──┘
 
+CSV records come as :class:`~.records.RecordGroup` lists: runs of well-formed rows
+(:class:`~.records.RowRun`, no per-record objects; the publisher takes them whole) and single records,
+in file order. Iterating a group yields the same records as a plain list would.
+
 Both hand-overs are bounded, so a consumer that stops taking records stops the parser, which stops
 reading, which stops the source: memory stays flat whatever the file size (backpressure). A partial
 list is handed over early whenever the parser would wait for input, so records of a slow stream are
@@ -27,10 +31,10 @@ import os
 import queue
 import threading
 from collections.abc import AsyncIterable, AsyncIterator, Iterator
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, cast
 
 from fluentsync.connectors.parsers._io import GZIP_ERRORS, GZIP_MAGIC, gzip_failure, open_stream
-from fluentsync.connectors.parsers.csv_parser import parse_csv
+from fluentsync.connectors.parsers.csv_parser import RowRuns, csv_runs, parse_csv
 from fluentsync.connectors.parsers.json_parser import parse_json, parse_jsonl
 from fluentsync.connectors.parsers.options import (
     CsvOptions,
@@ -41,7 +45,7 @@ from fluentsync.connectors.parsers.options import (
     parser_options,
 )
 from fluentsync.connectors.parsers.parquet_parser import parse_parquet
-from fluentsync.connectors.parsers.records import FileParseError, MalformedRecord, Record
+from fluentsync.connectors.parsers.records import FileParseError, MalformedRecord, Record, RecordGroup, RowRun
 from fluentsync.connectors.parsers.xml_parser import parse_xml
 
 __all__ = ["FormatType", "detect_format", "parse", "parse_chunks", "parse_path"]
@@ -86,17 +90,21 @@ def parse(fileobj: IO[bytes] | Any, options: AnyOptions | dict[str, Any]) -> Ite
     first malformed record). The caller's file object is not closed.
     """
     opts = parser_options(options)
-    records = _parse_parquet(fileobj, opts) if isinstance(opts, ParquetOptions) else _parse_text(fileobj, opts)
+    records: Iterator[Record] = (
+        _parse_parquet(fileobj, opts) if isinstance(opts, ParquetOptions)
+        else cast(Iterator[Record], _parse_text(fileobj, opts))  # without ``runs``: records only
+    )
     if opts.on_malformed == "halt":
         return _halting(records)
     return records
 
 
-def _parse_text(fileobj: Any, options: CsvOptions | JsonOptions | JsonLinesOptions | XmlOptions) -> Iterator[Record]:
+def _parse_text(fileobj: Any, options: CsvOptions | JsonOptions | JsonLinesOptions | XmlOptions,
+                runs: RowRuns | None = None) -> Iterator[Record | RowRun]:
     with open_stream(fileobj, options.compression) as stream:
         try:
             if isinstance(options, CsvOptions):
-                yield from parse_csv(stream, options)
+                yield from (parse_csv(stream, options) if runs is None else csv_runs(stream, options, runs))
             elif isinstance(options, JsonOptions):
                 yield from parse_json(stream, options)
             elif isinstance(options, JsonLinesOptions):
@@ -125,7 +133,7 @@ def _parse_parquet(fileobj: Any, options: ParquetOptions) -> Iterator[Record]:
             raise gzip_failure(exc) from None
 
 
-def _halting(records: Iterator[Record]) -> Iterator[Record]:
+def _halting(records: Iterator[Any]) -> Iterator[Any]:
     try:
         for item in records:
             if type(item) is MalformedRecord:
@@ -254,6 +262,10 @@ class _Worker:
         self.finished: asyncio.Future[None] = loop.create_future()
         self.batch: list[Record] = []
         self._slots = slots
+        # CSV: well-formed rows come as runs; the batch is then a list of segments
+        self.runs = RowRuns(batch_size) if isinstance(options, CsvOptions) else None
+        self.segments: list[RowRun | list[Record]] = []
+        self.pending = 0  #: records in ``segments``
         self.pipe = _ChunkPipe(self.chunks, self._took_chunk, self._flush)
         self.thread = threading.Thread(target=self._run, name="fluentsync-parse", daemon=True)
 
@@ -266,26 +278,46 @@ class _Worker:
     def _took_chunk(self) -> None:
         self._call(self._slots.release)
 
-    def _send(self, batch: list[Record]) -> None:
+    def _send(self, batch: list[Record] | RecordGroup) -> None:
         self.credits.acquire()
         if self.stop.is_set():
             raise _Cancelled()
         self._call(self.out.put_nowait, batch)
 
     def _flush(self) -> None:
-        if self.batch:
+        if self.runs is not None:
+            run = self.runs.take()  # the rows parsed so far: the parser is about to wait
+            if run is not None:
+                self._add(run)
+            if self.batch:
+                self.segments.append(self.batch)
+                self.batch = []
+            if self.segments:
+                segments, self.segments, self.pending = self.segments, [], 0
+                self._send(RecordGroup(segments))
+        elif self.batch:
             batch, self.batch = self.batch, []
             self._send(batch)
+
+    def _add(self, run: RowRun) -> None:
+        if self.batch:  # single records before the run
+            self.segments.append(self.batch)
+            self.batch = []
+        self.segments.append(run)
+        self.pending += len(run)
 
     def _run(self) -> None:
         try:
             size = self.batch_size
-            for record in parse(self.pipe, self.options):
-                batch = self.batch
-                batch.append(record)
-                if len(batch) >= size:
-                    self.batch = []
-                    self._send(batch)
+            if self.runs is not None:
+                self._run_csv(size)
+            else:
+                for record in parse(self.pipe, self.options):
+                    batch = self.batch
+                    batch.append(record)
+                    if len(batch) >= size:
+                        self.batch = []
+                        self._send(batch)
             self._flush()
             self._call(self.out.put_nowait, _DONE)
         except _Cancelled:
@@ -297,6 +329,20 @@ class _Worker:
         finally:
             with contextlib.suppress(RuntimeError):
                 self.loop.call_soon_threadsafe(self._set_finished)
+
+    def _run_csv(self, size: int) -> None:
+        assert isinstance(self.options, CsvOptions) and self.runs is not None
+        items = _parse_text(self.pipe, self.options, self.runs)
+        if self.options.on_malformed == "halt":
+            items = _halting(items)
+        for item in items:
+            if type(item) is RowRun:
+                self._add(item)
+            else:
+                self.batch.append(item)  # type: ignore[arg-type]
+                self.pending += 1
+            if self.pending >= size:
+                self._flush()
 
     def _safe_put(self, item: Any) -> None:
         with contextlib.suppress(RuntimeError):
