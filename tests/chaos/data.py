@@ -16,24 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["HEADER", "MAPPING", "Dataset", "InputRecord", "Key", "build"]
+__all__ = ["HEADER", "Dataset", "InputRecord", "Key", "build"]
 
 Key = tuple[str, str]
 Kind = Literal["valid", "malformed", "unmappable"]
 
 HEADER = "sku,location,qty,status"
 LOCATIONS = 7
-
-#: UniversalMapper config of the chaos workflow (the end-to-end test's inventory mapping).
-MAPPING = {
-    "fields": {
-        "skuRef": {"source": "sku", "required": True},
-        "locationRef": {"source": "location", "required": True},
-        "qty": {"source": "qty", "resolver": "fluentsync.integer", "required": True},
-        "type": {"value": "LAST_ON_HAND"},
-        "status": {"source": "status", "defaultValue": "ACTIVE"},
-    }
-}
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,8 +33,9 @@ from fluentsync.streams.kafka.tail import TopicTail
 from fluentsync.streams.kafka.topics import ensure_topics
 from fluentsync.streams.worker import workflow_topic_specs
 from tests.chaos.conservation import LedgerOutcome, Letter, Observed, Sent, Settlement
-from tests.chaos.data import MAPPING, Dataset
+from tests.chaos.data import Dataset
 from tests.chaos.services import Services
+from tests.fixtures.pipelines import INVENTORY_MAPPING
 from tests.fixtures.processes import REPO
 
 __all__ = ["WORKFLOW", "Run", "SourceSpec", "WorkerProcess"]
@@ -152,7 +153,7 @@ class Run:
         self.topics = WorkflowTopics.of(WORKFLOW)
         self.broker = EmbeddedBroker(log_file=workdir / "broker.log")
         self.config = workdir / "pipeline.yaml"
-        (workdir / "inventory.json").write_text(json.dumps(MAPPING))
+        (workdir / "inventory.json").write_text(json.dumps(INVENTORY_MAPPING))  # the end-to-end test's
         self.target = {**TARGET, **(target or {})}
         self.worker = WorkerProcess(self.config, workdir / "data", workdir / "worker.log", source.env)
         self.expected = data.expected()

@@ -18,10 +18,6 @@ every record exactly once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
-import socket
-import struct
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -30,7 +26,6 @@ from urllib.parse import urlsplit
 
 import boto3
 import pytest
-import yaml
 from aiokafka import AIOKafkaProducer
 
 from fluentsync.connectors.ingest.publisher import FilePublisher
@@ -39,23 +34,43 @@ from fluentsync.streams.kafka.broker import EmbeddedBroker
 from fluentsync.streams.kafka.names import WorkflowTopics
 from fluentsync.streams.kafka.tail import TopicTail
 from fluentsync.streams.kafka.topics import TopicSpec, ensure_topics
+from tests.fixtures.pipelines import ACTIVE_INVENTORY_MAPPING, write_inventory_pipeline
 from tests.fixtures.processes import background_process
 from tests.fixtures.sandbox_admin import Admin
+from tests.fixtures.tcp_proxy import CuttingRelay
 
 pytestmark = pytest.mark.integration
 
 ROWS = 300
 BODY_BYTES = 200  #: of a file's body that reach the worker before the reset: a few rows, no full batch
-MAPPING = {"fields": {
-    "skuRef": {"source": "sku", "required": True},
-    "locationRef": {"source": "location", "required": True},
-    "qty": {"source": "qty", "resolver": "fluentsync.integer", "required": True},
-    "type": {"value": "LAST_ON_HAND"},
-    "status": {"value": "ACTIVE"},
-}}
 
 
-class FirstDownloadCutter:
+class _AimedCut:
+    """One connection's policy: cut the response to the first ``GET`` of an object the proxy still aims at."""
+
+    def __init__(self, proxy: FirstDownloadCutter) -> None:
+        self.proxy = proxy
+        self.target: list[bytes] = []  #: the object whose response on this connection is to be cut
+        self.seen = b""
+
+    def up(self, data: bytes) -> None:
+        for path in list(self.proxy.pending):
+            if any(b"GET " + path + end in data for end in (b" ", b"?")):
+                self.proxy.pending.discard(path)
+                self.target.append(path)
+
+    def down(self, data: bytes) -> int | None:
+        if not self.target:
+            return None
+        self.seen += data
+        end = self.seen.find(b"\r\n\r\n")
+        if end < 0 or len(self.seen) < end + 4 + BODY_BYTES:
+            return None
+        self.proxy.cut.append(self.target.pop().decode())
+        return end + 4 + BODY_BYTES - (len(self.seen) - len(data))  # the headers and BODY_BYTES of the body
+
+
+class FirstDownloadCutter(CuttingRelay[_AimedCut]):
     """A TCP proxy in front of moto that resets the first ``GET`` of each named object mid-body.
 
     The cut is aimed at the request (its request line names the object), not at a byte count, so
@@ -65,78 +80,16 @@ class FirstDownloadCutter:
     """
 
     def __init__(self, target: tuple[str, int], paths: list[str]) -> None:
-        self.target = target
+        super().__init__(*target)
         self.pending = {path.encode() for path in paths}
         self.cut: list[str] = []
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
 
-    @property
-    def endpoint_url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+    def connection(self) -> _AimedCut:
+        return _AimedCut(self)
 
     async def __aenter__(self) -> FirstDownloadCutter:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        await super().__aenter__()
         return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    async def _accept(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        try:
-            server_r, server_w = await asyncio.open_connection(*self.target)
-        except OSError:
-            client_w.close()
-            self._tasks.discard(task)
-            return
-        target: list[bytes] = []  # the object whose response on this connection is to be cut
-        pumps = {asyncio.create_task(self._up(client_r, server_w, target)),
-                 asyncio.create_task(self._down(server_r, client_w, target))}
-        try:
-            await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for pump in pumps:
-                pump.cancel()
-            await asyncio.gather(*pumps, return_exceptions=True)
-            for writer in (client_w, server_w):
-                writer.close()
-            self._tasks.discard(task)
-
-    async def _up(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, target: list[bytes]) -> None:
-        with contextlib.suppress(OSError):
-            while data := await reader.read(1 << 16):
-                for path in list(self.pending):
-                    if any(b"GET " + path + end in data for end in (b" ", b"?")):
-                        self.pending.discard(path)
-                        target.append(path)  # before forwarding: the response cannot come sooner
-                writer.write(data)
-                await writer.drain()
-
-    async def _down(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, target: list[bytes]) -> None:
-        seen = b""
-        with contextlib.suppress(OSError):
-            while data := await reader.read(1 << 16):
-                if target:
-                    seen += data
-                    end = seen.find(b"\r\n\r\n")
-                    if end >= 0 and len(seen) >= end + 4 + BODY_BYTES:
-                        writer.write(data[:end + 4 + BODY_BYTES - (len(seen) - len(data))])
-                        await writer.drain()
-                        self.cut.append(target.pop().decode())
-                        sock = writer.get_extra_info("socket")  # RST, not FIN: a dropped connection
-                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                        writer.transport.abort()
-                        return
-                writer.write(data)
-                await writer.drain()
 
 
 def inventory_csv(prefix: str) -> str:
@@ -162,29 +115,19 @@ async def test_a_dropped_download_is_retried_by_the_owner_long_before_reannounce
     moto = urlsplit(s3_server.endpoint_url)
     monkeypatch.setenv("TEST_S3_KEY", s3_server.access_key_id)  # the worker reads ${TEST_S3_KEY}
     monkeypatch.setenv("TEST_S3_SECRET", s3_server.secret_access_key)
-    (tmp_path / "inventory.json").write_text(json.dumps(MAPPING))
     topics = WorkflowTopics.of(workflow)
     await ensure_topics(kafka_broker.bootstrap, [TopicSpec(name, 3) for name in topics.all()])
 
     async with FirstDownloadCutter((moto.hostname or "127.0.0.1", moto.port or 80),
                                    [f"/{bucket}/{discovered}", f"/{bucket}/{announced}"]) as proxy, \
             TopicTail(kafka_broker.bootstrap, topics.files) as files:
-        config = tmp_path / "pipeline.yaml"
-        config.write_text(yaml.safe_dump({
-            "kafka": {"bootstrap": kafka_broker.bootstrap, "partitions": 3, "app_id": unique_name("app")},
-            "fluent": sandbox.fluent_config(),
-            "workflows": {workflow: {
-                "source": {"type": "s3", "bucket": bucket, "prefix": "incoming/", "patterns": ["*.csv"],
-                           "endpoint_url": proxy.endpoint_url, "region": s3_server.region, "path_style": True,
-                           "access_key_id": "${TEST_S3_KEY}", "secret_access_key": "${TEST_S3_SECRET}",
-                           "poll_interval": 0.5},
-                "format": {"type": "csv"},
-                "key": ["sku", "location"],
-                "mapping": "inventory.json",
-                "target": {"api": "batch", "max_batch_size": 100, "linger": 0.3,
-                           "status": {"intervals": [0.2, 0.5, 1.0], "min_interval": 0.1}},
-            }},
-        }))
+        inbox = {"type": "s3", "bucket": bucket, "prefix": "incoming/", "patterns": ["*.csv"],
+                 "endpoint_url": proxy.endpoint_url, "region": s3_server.region, "path_style": True,
+                 "access_key_id": "${TEST_S3_KEY}", "secret_access_key": "${TEST_S3_SECRET}", "poll_interval": 0.5}
+        config = write_inventory_pipeline(
+            tmp_path, mapping=ACTIVE_INVENTORY_MAPPING, bootstrap=kafka_broker.bootstrap, app_id=unique_name("app"),
+            workflow=workflow, fluent=sandbox.fluent_config(), source=inbox, target={"max_batch_size": 100},
+        )
         log = tmp_path / "worker.log"
         with background_process([
             sys.executable, "-m", "fluentsync", "worker", "--config", str(config), "--data-dir", str(tmp_path / "data"),

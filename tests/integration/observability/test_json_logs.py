@@ -15,24 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from fluentsync.streams.kafka.broker import EmbeddedBroker
 from fluentsync.streams.kafka.names import WorkflowTopics
 from fluentsync.streams.kafka.tail import TopicTail
 from fluentsync.streams.kafka.topics import TopicSpec, ensure_topics
+from tests.fixtures.pipelines import ACTIVE_INVENTORY_MAPPING, local_inbox, local_inbox_source, write_inventory_pipeline
 from tests.fixtures.processes import background_process
 
 pytestmark = pytest.mark.integration
-
-MAPPING = {"fields": {
-    "skuRef": {"source": "sku", "required": True},
-    "locationRef": {"source": "location", "required": True},
-    "qty": {"source": "qty", "resolver": "fluentsync.integer", "required": True},
-    "type": {"value": "LAST_ON_HAND"},
-    "status": {"value": "ACTIVE"},
-}}
-
 
 def csv_text(rows: int) -> str:
     lines = ["sku,location,qty"] + [f"J-{i},L-{i % 3},{i}" for i in range(rows)]
@@ -44,22 +35,13 @@ async def test_worker_logs_are_json_lines_with_correlation_ids(
     kafka_broker: EmbeddedBroker, unique_name: Callable[[str], str], tmp_path: Path, sandbox: Any
 ) -> None:
     workflow = unique_name("logs").replace("-", "_")
-    inbox = tmp_path / "inbox"
-    (inbox / "incoming").mkdir(parents=True)
-    (tmp_path / "mapping.json").write_text(json.dumps(MAPPING))
+    inbox = local_inbox(tmp_path)
     fluent = {**sandbox.fluent_config(), "max_retries": 0}  # the 503 below reaches the sink at once
-    config = tmp_path / "pipeline.yaml"
-    config.write_text(yaml.safe_dump({
-        "kafka": {"bootstrap": kafka_broker.bootstrap, "partitions": 2, "app_id": unique_name("app")},
-        "fluent": fluent,
-        "workflows": {workflow: {
-            "source": {"type": "local", "root": str(inbox), "prefix": "incoming/", "patterns": ["*.csv"],
-                       "poll_interval": 0.3, "stable_listings": 1},
-            "format": {"type": "csv"}, "key": ["sku", "location"], "mapping": "mapping.json",
-            "target": {"api": "batch", "max_batch_size": 50, "linger": 0.3, "job_strategy": "per_file",
-                       "status": {"intervals": [0.2, 0.5, 1.0], "min_interval": 0.1}},
-        }},
-    }))
+    config = write_inventory_pipeline(
+        tmp_path, mapping=ACTIVE_INVENTORY_MAPPING, mapping_file="mapping.json", bootstrap=kafka_broker.bootstrap,
+        partitions=2, app_id=unique_name("app"), workflow=workflow, fluent=fluent, source=local_inbox_source(inbox),
+        target={"max_batch_size": 50, "job_strategy": "per_file"},
+    )
     topics = WorkflowTopics.of(workflow)
     await ensure_topics(kafka_broker.bootstrap, [TopicSpec(name, 2) for name in topics.all()])
     (inbox / "incoming" / "a.csv").write_text(csv_text(30))

@@ -11,7 +11,6 @@ and the process RSS.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import sys
 import time
@@ -21,7 +20,6 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from fluentsync.streams.config import load_pipeline
@@ -31,18 +29,12 @@ from fluentsync.streams.kafka.names import WorkflowTopics
 from fluentsync.streams.kafka.tail import TopicTail
 from fluentsync.streams.kafka.topics import ensure_topics
 from fluentsync.streams.worker import workflow_topic_specs
+from tests.fixtures.pipelines import ACTIVE_INVENTORY_MAPPING, local_inbox, local_inbox_source, write_inventory_pipeline
 from tests.fixtures.processes import background_process
 
 pytestmark = pytest.mark.integration
 
 ROWS = 60
-MAPPING = {"fields": {
-    "skuRef": {"source": "sku", "required": True},
-    "locationRef": {"source": "location", "required": True},
-    "qty": {"source": "qty", "resolver": "fluentsync.integer", "required": True},
-    "type": {"value": "LAST_ON_HAND"},
-    "status": {"value": "ACTIVE"},
-}}
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
@@ -105,23 +97,13 @@ async def test_a_scrape_accounts_for_every_record(
 ) -> None:
     wf = unique_name("metrics").replace("-", "_")
     prefix = unique_name("m") + "."
-    inbox = tmp_path / "inbox"
-    (inbox / "incoming").mkdir(parents=True)
-    (tmp_path / "inventory.json").write_text(json.dumps(MAPPING))
-    config = tmp_path / "pipeline.yaml"
-    config.write_text(yaml.safe_dump({
-        "kafka": {"bootstrap": kafka_broker.bootstrap, "partitions": 2, "app_id": unique_name("app"),
-                  "topic_prefix": prefix},
-        "fluent": sandbox.fluent_config(),
-        "workflows": {wf: {
-            "source": {"type": "local", "root": str(inbox), "prefix": "incoming/", "patterns": ["*.csv"],
-                       "poll_interval": 0.3, "stable_listings": 1},
-            "format": {"type": "csv"}, "key": ["sku", "location"], "mapping": "inventory.json",
-            "target": {"api": "batch", "max_batch_size": 20, "linger": 0.3,
-                       "status": {"intervals": [0.2, 0.5, 1.0], "min_interval": 0.1}},
-        }},
-        "extractions": {"locations": {"entity": "locations"}},
-    }))
+    inbox = local_inbox(tmp_path)
+    config = write_inventory_pipeline(
+        tmp_path, mapping=ACTIVE_INVENTORY_MAPPING, bootstrap=kafka_broker.bootstrap, partitions=2,
+        app_id=unique_name("app"), kafka={"topic_prefix": prefix}, workflow=wf, fluent=sandbox.fluent_config(),
+        source=local_inbox_source(inbox), target={"max_batch_size": 20},
+        sections={"extractions": {"locations": {"entity": "locations"}}},
+    )
     pipeline = load_pipeline(config)
     await ensure_topics(kafka_broker.bootstrap, workflow_topic_specs(pipeline))
     topics = WorkflowTopics.of(wf, prefix)

@@ -38,9 +38,10 @@ from fluentsync.streams.kafka.tail import TopicTail
 from fluentsync.streams.kafka.topics import TopicSpec, ensure_topics
 from fluentsync.streams.observability.status_kafka import DeadLetterTally, KafkaStatus
 from fluentsync.streams.worker import workflow_topic_specs
+from tests.fixtures.pipelines import local_inbox, local_inbox_source, write_inventory_pipeline
 from tests.fixtures.processes import background_process
 from tests.fixtures.sandbox_admin import Admin
-from tests.integration.pipeline.test_end_to_end import MAPPING, inventory_csv, settled
+from tests.integration.pipeline.test_end_to_end import inventory_csv, settled
 
 pytestmark = pytest.mark.integration
 
@@ -83,24 +84,13 @@ async def test_worker_status_and_cli_status(kafka_broker: EmbeddedBroker, unique
                                             tmp_path: Path, sandbox: Any, admin: Admin) -> None:
     workflow = unique_name("status").replace("-", "_")
     extraction = unique_name("locations")
-    inbox = tmp_path / "inbox"
-    (inbox / "incoming").mkdir(parents=True)
-    (tmp_path / "inventory.json").write_text(json.dumps(MAPPING))
-    config = tmp_path / "pipeline.yaml"
-    config.write_text(yaml.safe_dump({
-        "kafka": {"bootstrap": kafka_broker.bootstrap, "partitions": 3, "app_id": unique_name("status-app")},
-        "fluent": sandbox.fluent_config(),
-        "workflows": {workflow: {
-            "source": {"type": "local", "root": str(inbox), "prefix": "incoming/", "patterns": ["*.csv"],
-                       "poll_interval": 0.3, "stable_listings": 1},
-            "format": {"type": "csv"},
-            "key": ["sku", "location"],
-            "mapping": "inventory.json",
-            "target": {"api": "batch", "max_batch_size": 50, "linger": 0.2, "job_strategy": "per_file",
-                       "status": {"intervals": [0.2, 0.5, 1.0], "min_interval": 0.1}},
-        }},
-        "extractions": {extraction: {"entity": "locations"}},  # on demand
-    }))
+    inbox = local_inbox(tmp_path)
+    config = write_inventory_pipeline(
+        tmp_path, bootstrap=kafka_broker.bootstrap, app_id=unique_name("status-app"), workflow=workflow,
+        fluent=sandbox.fluent_config(), source=local_inbox_source(inbox),
+        target={"max_batch_size": 50, "linger": 0.2, "job_strategy": "per_file"},
+        sections={"extractions": {extraction: {"entity": "locations"}}},  # on demand
+    )
     pipeline = load_pipeline(config)
     await ensure_topics(kafka_broker.bootstrap, workflow_topic_specs(pipeline))
     log = tmp_path / "worker.log"

@@ -29,8 +29,9 @@ from fluentsync.streams.kafka.offsets import exact_end_offsets
 from fluentsync.streams.kafka.tail import TopicTail
 from fluentsync.streams.operations.group import committed_offsets
 from tests.fixtures.kafka import wait_committed
+from tests.fixtures.pipelines import INVENTORY_MAPPING
 from tests.fixtures.sandbox_admin import Admin
-from tests.integration.pipeline.test_end_to_end import MAPPING, inventory_csv, settled
+from tests.integration.pipeline.test_end_to_end import inventory_csv, settled
 from tests.integration.pipeline.test_recovery import Pipeline, batches_light, drain, entity_counts, one_settled
 
 pytestmark = pytest.mark.integration
@@ -191,7 +192,7 @@ async def test_dead_letters_are_redriven_after_fixes_with_their_history(
             await wait_settled(pipe)
 
         # The mapping fix (JavaScript parseInt: "12.5" -> 12, "abc" -> 0), then a redrive of every MAP letter.
-        fixed = {"fields": {**MAPPING["fields"], "qty": {"source": "qty", "resolver": "sdk.parseInt"}}}
+        fixed = {"fields": {**INVENTORY_MAPPING["fields"], "qty": {"source": "qty", "resolver": "sdk.parseInt"}}}
         (tmp_path / "inventory.json").write_text(json.dumps(fixed))
         with pipe.worker():
             parse = await cli("dlq", "redrive", pipe.workflow, *connect, "--stage", "PARSE")

@@ -18,7 +18,6 @@ rest, counted in the file's run report).
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import time
 from collections import Counter
@@ -29,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from aiokafka import AIOKafkaProducer
 
 from fluentsync.connectors.ingest.keys import RecordKeyBuilder
@@ -43,9 +41,10 @@ from fluentsync.streams.kafka.partitioning import KeyPartitioner, crc32_partitio
 from fluentsync.streams.kafka.tail import TopicTail
 from fluentsync.streams.kafka.topics import ensure_topics
 from fluentsync.streams.worker import workflow_topic_specs
+from tests.fixtures.pipelines import local_inbox, local_inbox_source, write_inventory_pipeline
 from tests.fixtures.sandbox_admin import Admin
 from tests.fixtures.workers import run_workers, shares_of, wait_for_shares, worker_process
-from tests.integration.pipeline.test_end_to_end import MAPPING
+from tests.integration.pipeline.test_recovery import drain
 
 pytestmark = pytest.mark.integration
 
@@ -84,15 +83,6 @@ def of_kind(events: list[dict[str, Any]], kind: str) -> Counter[str]:
     return Counter(e["file"]["path"] for e in events if e["kind"] == kind)
 
 
-async def drain(tail: TopicTail, quiet: float = 1.0) -> list[dict[str, Any]]:
-    """Poll until nothing new arrives for ``quiet`` seconds: a duplicate would come right behind."""
-    last = time.monotonic()
-    while time.monotonic() - last < quiet:
-        if await tail.poll(0.2):
-            last = time.monotonic()
-    return tail.items
-
-
 @dataclass
 class Scene:
     """One workflow's pipeline file, topics and local inbox in a test's tmp_path."""
@@ -106,24 +96,12 @@ class Scene:
     async def create(cls, tmp_path: Path, broker: EmbeddedBroker, sandbox: Any,
                      unique_name: Callable[[str], str]) -> Scene:
         workflow = unique_name("scale").replace("-", "_")
-        inbox = tmp_path / "inbox"
-        (inbox / "incoming").mkdir(parents=True)
-        (tmp_path / "inventory.json").write_text(json.dumps(MAPPING))
-        config = tmp_path / "pipeline.yaml"
-        config.write_text(yaml.safe_dump({
-            # same file for every worker: same app id, so one consumer group
-            "kafka": {"bootstrap": broker.bootstrap, "partitions": PARTITIONS, "app_id": unique_name("app")},
-            "fluent": sandbox.fluent_config(),
-            "workflows": {workflow: {
-                "source": {"type": "local", "root": str(inbox), "prefix": "incoming/", "patterns": ["*.csv"],
-                           "poll_interval": 0.3, "stable_listings": 1},
-                "format": {"type": "csv"},
-                "key": ["sku", "location"],
-                "mapping": "inventory.json",
-                "target": {"api": "batch", "max_batch_size": 40, "linger": 0.3, "job_strategy": "per_file",
-                           "status": {"intervals": [0.2, 0.5, 1.0], "min_interval": 0.1}},
-            }},
-        }))
+        inbox = local_inbox(tmp_path)
+        config = write_inventory_pipeline(  # same file for every worker: same app id, so one consumer group
+            tmp_path, bootstrap=broker.bootstrap, partitions=PARTITIONS, app_id=unique_name("app"), workflow=workflow,
+            fluent=sandbox.fluent_config(), source=local_inbox_source(inbox),
+            target={"max_batch_size": 40, "job_strategy": "per_file"},
+        )
         # Topics first, with the pipeline's partition count, as an operator would: the workers then only
         # check them (nothing may auto-create one with the broker's default count).
         await ensure_topics(broker.bootstrap, workflow_topic_specs(load_pipeline(config)))

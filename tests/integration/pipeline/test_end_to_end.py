@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from click.testing import CliRunner
 
 from fluentsync.streams.cli import main
@@ -24,20 +23,11 @@ from fluentsync.streams.kafka.broker import EmbeddedBroker
 from fluentsync.streams.kafka.names import WorkflowTopics
 from fluentsync.streams.kafka.tail import TopicTail
 from fluentsync.streams.kafka.topics import TopicSpec, ensure_topics
+from tests.fixtures.pipelines import local_inbox, local_inbox_source, write_inventory_pipeline
 from tests.fixtures.processes import background_process
 from tests.fixtures.sandbox_admin import Admin
 
 pytestmark = pytest.mark.integration
-
-MAPPING = {
-    "fields": {
-        "skuRef": {"source": "sku", "required": True},
-        "locationRef": {"source": "location", "required": True},
-        "qty": {"source": "qty", "resolver": "fluentsync.integer", "required": True},
-        "type": {"value": "LAST_ON_HAND"},
-        "status": {"source": "status", "defaultValue": "ACTIVE"},
-    }
-}
 
 
 def inventory_csv(rows: int, *, changed: dict[int, int] | None = None) -> str:
@@ -64,23 +54,12 @@ async def test_files_reach_fluent_with_one_outcome_per_record(
     kafka_broker: EmbeddedBroker, unique_name: Callable[[str], str], tmp_path: Path, sandbox: Any, admin: Admin
 ) -> None:
     workflow = unique_name("e2e").replace("-", "_")
-    inbox = tmp_path / "inbox"
-    (inbox / "incoming").mkdir(parents=True)
-    (tmp_path / "inventory.json").write_text(json.dumps(MAPPING))
-    config = tmp_path / "pipeline.yaml"
-    config.write_text(yaml.safe_dump({
-        "kafka": {"bootstrap": kafka_broker.bootstrap, "partitions": 3, "app_id": unique_name("app")},
-        "fluent": sandbox.fluent_config(),
-        "workflows": {workflow: {
-            "source": {"type": "local", "root": str(inbox), "prefix": "incoming/", "patterns": ["*.csv"],
-                       "poll_interval": 0.3, "stable_listings": 1},
-            "format": {"type": "csv"},
-            "key": ["sku", "location"],
-            "mapping": "inventory.json",
-            "target": {"api": "batch", "max_batch_size": 40, "linger": 0.3, "job_strategy": "per_file",
-                       "status": {"intervals": [0.2, 0.5, 1.0], "min_interval": 0.1}},
-        }},
-    }))
+    inbox = local_inbox(tmp_path)
+    config = write_inventory_pipeline(
+        tmp_path, bootstrap=kafka_broker.bootstrap, app_id=unique_name("app"), workflow=workflow,
+        fluent=sandbox.fluent_config(), source=local_inbox_source(inbox),
+        target={"max_batch_size": 40, "job_strategy": "per_file"},
+    )
     topics = WorkflowTopics.of(workflow)
     await ensure_topics(kafka_broker.bootstrap, [TopicSpec(name, 3) for name in topics.all()])
     (inbox / "incoming" / "a.csv").write_text(inventory_csv(200))

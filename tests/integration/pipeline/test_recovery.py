@@ -9,7 +9,6 @@ under the sender) end with every valid record accepted.
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -19,7 +18,6 @@ from subprocess import Popen
 from typing import Any
 
 import pytest
-import yaml
 from aiokafka import AIOKafkaConsumer
 from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 
@@ -27,9 +25,10 @@ from fluentsync.streams.kafka.broker import EmbeddedBroker
 from fluentsync.streams.kafka.names import WorkflowTopics
 from fluentsync.streams.kafka.tail import TopicTail
 from fluentsync.streams.kafka.topics import TopicSpec, ensure_topics
+from tests.fixtures.pipelines import local_inbox, local_inbox_source, write_inventory_pipeline
 from tests.fixtures.processes import background_process
 from tests.fixtures.sandbox_admin import Admin
-from tests.integration.pipeline.test_end_to_end import MAPPING, inventory_csv, settled
+from tests.integration.pipeline.test_end_to_end import inventory_csv, settled
 
 pytestmark = pytest.mark.integration
 
@@ -44,34 +43,32 @@ class _AsFaust(RoundRobinPartitionAssignor):
 
 
 class Pipeline:
-    """One workflow's pipeline file, topics and worker command, in a test's tmp_path."""
+    """One workflow's pipeline file, topics and worker command, in a test's tmp_path.
+
+    ``target`` updates the target (batches of 40, per-file jobs, fast status polling), ``fluent`` the
+    ``fluent:`` section (3 retries 0.1 s apart), ``options`` adds workflow keys (``publish``, ...).
+    """
 
     def __init__(self, tmp_path: Path, broker: EmbeddedBroker, sandbox: Any, unique_name: Callable[[str], str],
-                 prefix: str, *, target: dict[str, Any] | None = None, fluent: dict[str, Any] | None = None) -> None:
+                 prefix: str, *, target: dict[str, Any] | None = None, fluent: dict[str, Any] | None = None,
+                 options: dict[str, Any] | None = None) -> None:
         self.tmp_path = tmp_path
         self.bootstrap = broker.bootstrap
         self.workflow = unique_name(prefix).replace("-", "_")
         self.app_id = unique_name(f"{prefix}-app")
-        self.inbox = tmp_path / "inbox"
-        (self.inbox / "incoming").mkdir(parents=True)
-        (tmp_path / "inventory.json").write_text(json.dumps(MAPPING))
-        self.config = tmp_path / "pipeline.yaml"
-        self.config.write_text(yaml.safe_dump({
-            "kafka": {"bootstrap": broker.bootstrap, "partitions": 3, "app_id": self.app_id},
-            "fluent": {**sandbox.fluent_config(), "max_retries": 3, "base_retry_delay": 0.1, **(fluent or {})},
-            "workflows": {self.workflow: {
-                "source": {"type": "local", "root": str(self.inbox), "prefix": "incoming/", "patterns": ["*.csv"],
-                           "poll_interval": 0.2, "stable_listings": 1},
-                "format": {"type": "csv"},
-                "key": ["sku", "location"],
-                "mapping": "inventory.json",
-                "target": {"api": "batch", "max_batch_size": 40, "linger": 0.2, "job_strategy": "per_file",
-                           # batch statuses polled fast: the sandbox finishes a batch in ~40 ms
-                           "status": {"intervals": [0.2, 0.2, 0.3], "min_interval": 0.1},
-                           **(target or {})},
-            }},
-        }))
+        self.inbox = local_inbox(tmp_path)
+        self.config = write_inventory_pipeline(
+            tmp_path, bootstrap=broker.bootstrap, app_id=self.app_id, workflow=self.workflow,
+            fluent={**sandbox.fluent_config(), "max_retries": 3, "base_retry_delay": 0.1, **(fluent or {})},
+            source=local_inbox_source(self.inbox, poll_interval=0.2),
+            target={"max_batch_size": 40, "linger": 0.2, "job_strategy": "per_file",
+                    # batch statuses polled fast: the sandbox finishes a batch in ~40 ms
+                    "status": {"intervals": [0.2, 0.2, 0.3], "min_interval": 0.1},
+                    **(target or {})},
+            options=options,
+        )
         self.topics = WorkflowTopics.of(self.workflow)
+        self.log = tmp_path / "worker.log"
 
     async def create_topics(self) -> None:
         await ensure_topics(self.bootstrap, [TopicSpec(name, 3) for name in self.topics.all()])
@@ -84,7 +81,7 @@ class Pipeline:
         with background_process([
             sys.executable, "-m", "fluentsync", "worker", "--web-port", "0", "--config", str(self.config),
             "--data-dir", str(self.tmp_path / "data"), "-l", "info",
-        ], self.tmp_path / "worker.log") as proc:
+        ], self.log) as proc:
             yield proc
 
     async def rewind(self, topic: str) -> None:

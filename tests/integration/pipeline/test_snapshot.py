@@ -8,31 +8,22 @@ because a key may hide in that row.
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from fluentsync.streams.kafka.broker import EmbeddedBroker
 from fluentsync.streams.kafka.names import WorkflowTopics
 from fluentsync.streams.kafka.tail import TopicTail
 from fluentsync.streams.kafka.topics import TopicSpec, ensure_topics
+from tests.fixtures.pipelines import ACTIVE_INVENTORY_MAPPING, local_inbox, local_inbox_source, write_inventory_pipeline
 from tests.fixtures.processes import background_process
 from tests.fixtures.sandbox_admin import Admin
 
 pytestmark = pytest.mark.integration
-
-MAPPING = {"fields": {
-    "skuRef": {"source": "sku", "required": True},
-    "locationRef": {"source": "location", "required": True},
-    "qty": {"source": "qty", "resolver": "fluentsync.integer", "required": True},
-    "type": {"value": "LAST_ON_HAND"},
-    "status": {"value": "ACTIVE"},
-}}
 
 
 def snapshot(skus: list[int], malformed: bool = False) -> str:
@@ -61,21 +52,13 @@ async def test_soft_delete_of_keys_missing_from_a_newer_snapshot(
     kafka_broker: EmbeddedBroker, unique_name: Callable[[str], str], tmp_path: Path, sandbox: Any, admin: Admin
 ) -> None:
     workflow = unique_name("snap").replace("-", "_")
-    inbox = tmp_path / "inbox"
-    (inbox / "incoming").mkdir(parents=True)
-    (tmp_path / "inventory.json").write_text(json.dumps(MAPPING))
-    config = tmp_path / "pipeline.yaml"
-    config.write_text(yaml.safe_dump({
-        "kafka": {"bootstrap": kafka_broker.bootstrap, "partitions": 3, "app_id": unique_name("app")},
-        "fluent": sandbox.fluent_config(),
-        "workflows": {workflow: {
-            "source": {"type": "local", "root": str(inbox), "prefix": "incoming/", "patterns": ["*.csv"],
-                       "poll_interval": 0.3, "stable_listings": 1},
-            "format": {"type": "csv"}, "key": ["sku", "location"], "mapping": "inventory.json",
-            "snapshot": {"delete_policy": "soft_delete"},
-            "target": {"api": "batch", "linger": 0.2, "status": {"intervals": [0.2, 0.2, 0.2], "min_interval": 0.1}},
-        }},
-    }))
+    inbox = local_inbox(tmp_path)
+    config = write_inventory_pipeline(
+        tmp_path, mapping=ACTIVE_INVENTORY_MAPPING, bootstrap=kafka_broker.bootstrap, app_id=unique_name("app"),
+        workflow=workflow, fluent=sandbox.fluent_config(), source=local_inbox_source(inbox),
+        options={"snapshot": {"delete_policy": "soft_delete"}},
+        target={"linger": 0.2, "status": {"intervals": [0.2, 0.2, 0.2], "min_interval": 0.1}},
+    )
     topics = WorkflowTopics.of(workflow)
     await ensure_topics(kafka_broker.bootstrap, [TopicSpec(name, 3) for name in topics.all()])
     (inbox / "incoming" / "day1.csv").write_text(snapshot(list(range(10))))

@@ -13,28 +13,21 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from subprocess import Popen
 from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from fluentsync.streams.kafka.broker import EmbeddedBroker
-from fluentsync.streams.kafka.names import WorkflowTopics
 from fluentsync.streams.kafka.tail import TopicTail
-from fluentsync.streams.kafka.topics import TopicSpec, ensure_topics
 from tests.fixtures.kafka import wait_committed
-from tests.fixtures.processes import background_process
 from tests.fixtures.sandbox_admin import Admin
 from tests.integration.observability.test_status import ops_url, poll
-from tests.integration.pipeline.test_end_to_end import MAPPING, inventory_csv, settled
-from tests.integration.pipeline.test_recovery import batches_light, drain, entity_counts, one_settled
+from tests.integration.pipeline.test_end_to_end import inventory_csv, settled
+from tests.integration.pipeline.test_recovery import Pipeline, batches_light, drain, entity_counts, one_settled
 
 pytestmark = pytest.mark.integration
 
@@ -43,50 +36,15 @@ VALID = ROWS - 4
 PENDING_LIMIT = 30  #: max_pending_records: with verdicts held in memory, intake stopped after ~1 record batch
 
 
-class Flow:
+class Flow(Pipeline):
     """One workflow (3 partitions, record batches of 20 records, Fluent batches of 40) and its worker."""
 
     def __init__(self, tmp_path: Path, broker: EmbeddedBroker, sandbox: Any, unique_name: Callable[[str], str],
                  prefix: str, status: dict[str, Any] | None = None) -> None:
-        self.tmp_path = tmp_path
-        self.bootstrap = broker.bootstrap
-        self.workflow = unique_name(prefix).replace("-", "_")
-        self.app_id = unique_name(f"{prefix}-app")
-        self.inbox = tmp_path / "inbox"
-        (self.inbox / "incoming").mkdir(parents=True)
-        (tmp_path / "inventory.json").write_text(json.dumps(MAPPING))
-        self.config = tmp_path / "pipeline.yaml"
-        self.config.write_text(yaml.safe_dump({
-            "kafka": {"bootstrap": broker.bootstrap, "partitions": 3, "app_id": self.app_id},
-            "fluent": {**sandbox.fluent_config(), "max_retries": 3, "base_retry_delay": 0.1},
-            "workflows": {self.workflow: {
-                "source": {"type": "local", "root": str(self.inbox), "prefix": "incoming/", "patterns": ["*.csv"],
-                           "poll_interval": 0.2, "stable_listings": 1},
-                "format": {"type": "csv"},
-                "key": ["sku", "location"],
-                "mapping": "inventory.json",
-                "publish": {"batch_records": 20},
-                "target": {"api": "batch", "max_batch_size": 40, "linger": 0.2, "job_strategy": "per_file",
-                           "max_pending_records": PENDING_LIMIT,
-                           "status": status or {"intervals": [0.3, 0.3, 0.3], "min_interval": 0.1}},
-            }},
-        }))
-        self.topics = WorkflowTopics.of(self.workflow)
-        self.log = tmp_path / "worker.log"
-
-    async def create_topics(self) -> None:
-        await ensure_topics(self.bootstrap, [TopicSpec(name, 3) for name in self.topics.all()])
-
-    def drop(self, name: str, content: str) -> None:
-        (self.inbox / "incoming" / name).write_text(content)
-
-    @contextmanager
-    def worker(self) -> Iterator[Popen[bytes]]:
-        with background_process([
-            sys.executable, "-m", "fluentsync", "worker", "--web-port", "0", "--config", str(self.config),
-            "--data-dir", str(self.tmp_path / "data"), "-l", "info",
-        ], self.log) as proc:
-            yield proc
+        super().__init__(tmp_path, broker, sandbox, unique_name, prefix,
+                         target={"max_pending_records": PENDING_LIMIT,
+                                 "status": status or {"intervals": [0.3, 0.3, 0.3], "min_interval": 0.1}},
+                         options={"publish": {"batch_records": 20}})
 
     async def all_records_acked(self, files: TopicTail, records: TopicTail, path: str) -> int:
         """Wait until the file is published and the worker committed every record batch of it (acked only

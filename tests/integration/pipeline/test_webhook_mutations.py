@@ -11,11 +11,8 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,7 +21,6 @@ import httpx
 import pytest
 import yaml
 
-from fluentsync.connectors.webhooks import hash_api_key
 from fluentsync.streams.config import load_pipeline
 from fluentsync.streams.kafka.broker import EmbeddedBroker, free_port
 from fluentsync.streams.kafka.names import WorkflowTopics
@@ -33,11 +29,10 @@ from fluentsync.streams.kafka.topics import ensure_topics
 from fluentsync.streams.worker import workflow_topic_specs
 from tests.fixtures.processes import background_process
 from tests.fixtures.sandbox_admin import Admin
-from tests.integration.pipeline.test_webhooks import wait_ready
+from tests.fixtures.webhooks import SHOP_HMAC, api_key_auth, shop_signed, wait_ready
 
 pytestmark = pytest.mark.integration
 
-SECRET = "storefront-shared-secret"
 API_KEY = "fc_shop_" + "ab" * 32
 
 #: Fields pattern: inside ``items`` a plain path ("Currency") reads the order, ``$.path`` the line. The
@@ -87,13 +82,6 @@ def order_xml(ref: str, lines: list[tuple[str, str, int, str]], *, total: str | 
             f"<Items>{items}</Items></Order>").encode()
 
 
-def signed(body: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
-    raw = json.dumps(body).encode()
-    now = str(int(time.time()))
-    mac = hmac.new(SECRET.encode(), now.encode() + b"." + raw, hashlib.sha256).hexdigest()
-    return raw, {"content-type": "application/json", "x-shop-signature": mac, "x-shop-timestamp": now}
-
-
 async def fluent_order(sandbox: Any, ref: str) -> dict[str, Any] | None:
     """The order as Fluent's GraphQL API returns it (with items and attributes), or None."""
     query = ("query($ref: [String]) { orders(ref: $ref) { edges { node { id ref status totalPrice currency "
@@ -128,14 +116,13 @@ async def test_xml_orders_and_gift_messages_become_mutations(
         "workflows": {
             orders: {
                 "source": {"type": "webhook", "route": "/shop/orders",
-                           "auth": {"kind": "api_key", "keys": [{"name": "shop", "sha256": hash_api_key(API_KEY)}]}},
+                           "auth": api_key_auth(API_KEY)},
                 "format": {"type": "xml", "item_path": "Order", "force_list": ["Item"]}, "key": ["@ref"],
                 "target": {"api": "graphql", "mutation": "create-order.json", "requests": requests},
             },
             gifts: {
                 "source": {"type": "webhook", "route": "/shop/gift-messages",
-                           "auth": {"kind": "hmac", "secret": SECRET, "header": "x-shop-signature",
-                                    "timestamp_header": "x-shop-timestamp"},
+                           "auth": SHOP_HMAC,
                            "event_id": {"field": "messageId"}},
                 "format": {"type": "json"}, "key": ["orderId"],
                 "target": {"api": "graphql", "mutation": "update-order.json", "requests": requests},
@@ -205,7 +192,7 @@ async def test_xml_orders_and_gift_messages_become_mutations(
             # Gift messages: updateOrder attributes on the order just created; an unknown order is refused.
             for message in ({"messageId": "g-1", "orderId": created["id"], "giftMessage": "Happy birthday!"},
                             {"messageId": "g-2", "orderId": "999999999", "giftMessage": "Lost"}):
-                body, headers = signed(message)
+                body, headers = shop_signed(message)
                 response = await client.post("/shop/gift-messages", content=body, headers=headers)
                 assert response.status_code == 200, response.text
             gift_done = await gift_reports.until(lambda items: len(items) >= 2, timeout=60)

@@ -9,12 +9,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import hmac
 import json
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,30 +27,9 @@ from fluentsync.streams.kafka.topics import ensure_topics
 from fluentsync.streams.worker import workflow_topic_specs
 from tests.fixtures.processes import background_process
 from tests.fixtures.sandbox_admin import Admin
+from tests.fixtures.webhooks import SHOP_HMAC, shop_signed, wait_ready
 
 pytestmark = pytest.mark.integration
-
-SECRET = "storefront-shared-secret"
-
-
-def signed(body: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
-    raw = json.dumps(body).encode()
-    now = str(int(time.time()))
-    mac = hmac.new(SECRET.encode(), now.encode() + b"." + raw, hashlib.sha256).hexdigest()
-    return raw, {"content-type": "application/json", "x-shop-signature": mac, "x-shop-timestamp": now}
-
-
-async def wait_ready(client: httpx.AsyncClient, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if (await client.get("/health")).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        await asyncio.sleep(0.2)
-    raise AssertionError("the worker's webhook receiver did not start")
-
 
 async def cancel_events(admin: Admin, ref: str) -> list[dict[str, Any]]:
     events = await admin.call("GET", "/events", params={"name": "OrderCancel"})
@@ -76,8 +51,7 @@ async def test_webhooks_end_to_end(
         "workflows": {
             cancel: {
                 "source": {"type": "webhook", "route": "/shop/cancellations",
-                           "auth": {"kind": "hmac", "secret": SECRET, "header": "x-shop-signature",
-                                    "timestamp_header": "x-shop-timestamp"},
+                           "auth": SHOP_HMAC,
                            "event_id": {"field": "cancellationId"}},
                 "format": {"type": "json"}, "key": ["orderRef"],
                 "target": {"api": "event", "event": {
@@ -100,7 +74,7 @@ async def test_webhooks_end_to_end(
                                  "--data-dir", str(tmp_path / "data"), "-l", "info",
                                  "--web-port", "0"], tmp_path / "worker.log"):
             await wait_ready(client)
-            body, headers = signed({"cancellationId": "c-1", "orderRef": "HD-WEB-1", "reason": "customer"})
+            body, headers = shop_signed({"cancellationId": "c-1", "orderRef": "HD-WEB-1", "reason": "customer"})
             first = await client.post("/shop/cancellations", content=body, headers=headers)
             assert first.status_code == 200, first.text
             retry = await client.post("/shop/cancellations", content=body, headers=headers)
@@ -109,7 +83,7 @@ async def test_webhooks_end_to_end(
             unsigned = await client.post("/shop/cancellations", content=plain,
                                          headers={"content-type": "application/json"})
             assert unsigned.status_code == 401
-            body, headers = signed({"cancellationId": "c-3", "reason": "no order ref"})
+            body, headers = shop_signed({"cancellationId": "c-3", "reason": "no order ref"})
             assert (await client.post("/shop/cancellations", content=body, headers=headers)).status_code == 200
 
             done = await reports.until(lambda items: len(items) >= 2, timeout=60)

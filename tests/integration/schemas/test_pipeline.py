@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from click.testing import CliRunner
 
 from fluentsync.schemas.codec import AvroCodec, ConfluentFraming
@@ -32,18 +31,13 @@ from fluentsync.streams.kafka.names import WorkflowTopics
 from fluentsync.streams.kafka.tail import TopicTail
 from fluentsync.streams.kafka.topics import TopicSpec, ensure_topics
 from tests.fixtures.kafka import consume
+from tests.fixtures.pipelines import inventory_mapping, local_inbox, local_inbox_source, write_inventory_pipeline
 from tests.fixtures.processes import background_process
 from tests.fixtures.registry import RegistryServer
 from tests.fixtures.sandbox_admin import Admin
 
 pytestmark = pytest.mark.integration
 
-MAPPING = {"fields": {
-    "skuRef": {"source": "sku", "required": True},
-    "locationRef": {"source": "location", "required": True},
-    "qty": {"source": "qty", "resolver": "fluentsync.integer", "required": True},
-    "type": {"value": "LAST_ON_HAND"},
-}}
 AT = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 
@@ -83,23 +77,14 @@ async def test_worker_writes_the_confluent_wire_format(
 ) -> None:
     workflow = unique_name("sr").replace("-", "_")
     topics = WorkflowTopics.of(workflow)
-    inbox = tmp_path / "inbox"
-    (inbox / "incoming").mkdir(parents=True)
-    (tmp_path / "inventory.json").write_text(json.dumps(MAPPING))
+    inbox = local_inbox(tmp_path)
     monkeypatch.setenv("SCHEMA_REGISTRY_URL", schema_registry.url)  # the worker's environment too
-    config = tmp_path / "pipeline.yaml"
-    config.write_text(yaml.safe_dump({
-        "kafka": {"bootstrap": kafka_broker.bootstrap, "partitions": 2, "app_id": unique_name("app"),
-                  "schema_registry": {"url": "${SCHEMA_REGISTRY_URL}", "compatibility": "FULL"}},
-        "fluent": sandbox.fluent_config(),
-        "workflows": {workflow: {
-            "source": {"type": "local", "root": str(inbox), "prefix": "incoming/", "patterns": ["*.csv"],
-                       "poll_interval": 0.3, "stable_listings": 1},
-            "format": {"type": "csv"}, "key": ["sku", "location"], "mapping": "inventory.json",
-            "target": {"api": "batch", "max_batch_size": 50, "linger": 0.3,
-                       "status": {"intervals": [0.2, 0.5, 1.0], "min_interval": 0.1}},
-        }},
-    }))
+    registry_config = {"url": "${SCHEMA_REGISTRY_URL}", "compatibility": "FULL"}
+    config = write_inventory_pipeline(
+        tmp_path, mapping=inventory_mapping(None), bootstrap=kafka_broker.bootstrap, partitions=2,
+        app_id=unique_name("app"), kafka={"schema_registry": registry_config}, workflow=workflow,
+        fluent=sandbox.fluent_config(), source=local_inbox_source(inbox), target={"max_batch_size": 50},
+    )
     await ensure_topics(kafka_broker.bootstrap, [TopicSpec(name, 2) for name in topics.all()])
     # Before the switch: a single-object dead letter already on the topic.
     from aiokafka import AIOKafkaProducer

@@ -11,12 +11,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 from pydantic import SecretStr
 
-from fluentsync.connectors.webhooks import generate_api_key, hash_api_key
+from fluentsync.connectors.webhooks import generate_api_key
 from fluentsync.schemas.codec import AvroCodec, ConfluentFraming
 from fluentsync.schemas.registry import (
     SchemaIncompatibleError,
@@ -33,6 +32,7 @@ from fluentsync.streams.kafka.names import WorkflowTopics
 from tests.fixtures.kafka import consume
 from tests.fixtures.processes import background_process
 from tests.fixtures.registry import RegistryServer, RegistryState, running_registry
+from tests.fixtures.webhooks import standalone_receiver
 
 pytestmark = pytest.mark.integration
 
@@ -140,36 +140,14 @@ async def test_standalone_webhooks_receiver_writes_confluent(
 ) -> None:
     workflow = unique_name("hooks").replace("-", "_")
     key = generate_api_key("shop")
-    port = free_port()
-    config = tmp_path / "pipeline.yaml"
-    config.write_text(yaml.safe_dump({
-        "kafka": {"bootstrap": kafka_broker.bootstrap, "partitions": 1,
-                  "schema_registry": {"url": schema_registry.url, "subject_strategy": "topic_record_name"}},
-        "webhooks": {"port": port, "in_worker": False},
-        "workflows": {workflow: {
-            "source": {"type": "webhook", "auth": {"kind": "api_key", "keys": [{"name": "shop",
-                                                                               "sha256": hash_api_key(key)}]}},
-            "format": {"type": "json"}, "key": ["ref"],
-        }},
-    }))
-    command = [sys.executable, "-m", "fluentsync", "webhooks", "-c", str(config)]
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-        with background_process(command, tmp_path / "receiver.log") as receiver:
-            deadline = time.monotonic() + 30
-            while True:
-                assert receiver.poll() is None, (tmp_path / "receiver.log").read_text()
-                try:
-                    if (await client.get("/health")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline:
-                        raise
-                await asyncio.sleep(0.2)
-            body = json.dumps({"id": "evt-1", "ref": "A-1"}).encode()
-            answer = await client.post(f"/webhooks/{workflow}", content=body,
-                                       headers={"content-type": "application/json", "x-api-key": key})
-            assert answer.status_code == 200, answer.text
-            [record] = await consume(kafka_broker.bootstrap, f"webhooks.{workflow}", 1, timeout=20)
+    kafka = {"bootstrap": kafka_broker.bootstrap, "partitions": 1,
+             "schema_registry": {"url": schema_registry.url, "subject_strategy": "topic_record_name"}}
+    async with standalone_receiver(tmp_path, kafka, workflow, key) as client:
+        body = json.dumps({"id": "evt-1", "ref": "A-1"}).encode()
+        answer = await client.post(f"/webhooks/{workflow}", content=body,
+                                   headers={"content-type": "application/json", "x-api-key": key})
+        assert answer.status_code == 200, answer.text
+        [record] = await consume(kafka_broker.bootstrap, f"webhooks.{workflow}", 1, timeout=20)
     subject = f"webhooks.{workflow}-fluentsync.webhooks.WebhookEvent"
     [version] = schema_registry.state.subjects[subject]
     assert record.value[0] == 0 and int.from_bytes(record.value[1:5], "big") == version.id

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from fluentsync.connectors.fluent import FluentClient, FluentError
-from fluentsync.streams.sinks import BatchResult, EventSink, EventSinkSettings
+from fluentsync.connectors.fluent import FluentClient
+from fluentsync.streams.sinks import EventSink, EventSinkSettings
 from tests.fixtures.sandbox_admin import Admin
+from tests.integration.sinks.outcomes import TokenOutcomes
 
 pytestmark = pytest.mark.integration
 
@@ -47,22 +47,8 @@ def product(i: int, ref: str | None = None, catalogue: str = "2") -> dict[str, A
     }
 
 
-class Outcomes:
-    """Callbacks that record every token's outcome, to check that each token gets exactly one."""
-
-    def __init__(self) -> None:
-        self.sent: list[BatchResult[int]] = []
-        self.rejected: list[tuple[list[int], str]] = []
-        self.failed: list[tuple[list[int], FluentError]] = []
-
-    async def on_sent(self, result: BatchResult[int]) -> None:
-        self.sent.append(result)
-
-    async def on_rejected(self, tokens: list[int], reason: str) -> None:
-        self.rejected.append((tokens, reason))
-
-    async def on_failed(self, tokens: list[int], error: FluentError) -> None:
-        self.failed.append((tokens, error))
+class Outcomes(TokenOutcomes):
+    """Token outcomes of an Event API sink."""
 
     def sink(self, fluent: FluentClient, **settings: Any) -> EventSink[int]:
         return EventSink(
@@ -72,19 +58,6 @@ class Outcomes:
             on_rejected=self.on_rejected,
             on_failed=self.on_failed,
         )
-
-    def sent_tokens(self) -> list[int]:
-        return sorted(t for r in self.sent for t in r.tokens)
-
-    def rejected_tokens(self) -> list[int]:
-        return sorted(t for tokens, _ in self.rejected for t in tokens)
-
-    def failed_tokens(self) -> list[int]:
-        return sorted(t for tokens, _ in self.failed for t in tokens)
-
-    def assert_each_once(self, tokens: range | list[int]) -> None:
-        seen = Counter(self.sent_tokens() + self.rejected_tokens() + self.failed_tokens())
-        assert seen == Counter(tokens), seen
 
 
 def test_settings_validate_templates() -> None:
