@@ -189,7 +189,7 @@ class FilesConfig(_Model):
 
 
 class PublishConfig(_Model):
-    batch_records: int = Field(default=500, ge=1, le=10_000)
+    batch_records: int = Field(default=2000, ge=1, le=10_000)
     batch_bytes: int = Field(default=512 * 1024, ge=1024, le=8 * 1024 * 1024)
     max_in_flight: int = Field(default=32, ge=1, le=1024)
     chunk_size: int = Field(default=100_000, ge=1)

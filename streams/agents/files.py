@@ -55,6 +55,7 @@ from fluentsync.connectors.webhooks.settings import WebhookSourceConfig
 from fluentsync.schemas.faust_codec import avro_schema
 from fluentsync.streams.agents.ledger import LedgerRuntime
 from fluentsync.streams.agents.sources import build_notification_trigger, build_source
+from fluentsync.streams.app import table_options
 from fluentsync.streams.config import KafkaConfig, S3SourceConfig, WorkflowConfig
 from fluentsync.streams.kafka.names import WorkflowTopics
 from fluentsync.streams.kafka.partitioning import Strategy
@@ -365,7 +366,8 @@ def register(app: faust.App, name: str, config: WorkflowConfig, kafka: KafkaConf
     runtime = FilesRuntime(name, config, topics, kafka.partitions, app, partitioning=kafka.partitioning)
     files_topic = app.topic(topics.files, schema=avro_schema("fluentsync.files.FileEvent"),
                             partitions=kafka.partitions)
-    runtime.table = app.Table(f"processed-files-{name}", key_type=bytes, partitions=kafka.partitions)
+    runtime.table = app.Table(f"processed-files-{name}", key_type=bytes, partitions=kafka.partitions,
+                              options=table_options())
 
     async def files_agent(stream: Any) -> None:
         async for key, event in stream.items():

@@ -28,6 +28,7 @@ import faust
 
 from fluentsync.schemas.codec import AvroCodec, default_codec
 from fluentsync.schemas.faust_codec import avro_schema
+from fluentsync.streams.app import table_options
 from fluentsync.streams.config import SnapshotConfig
 from fluentsync.streams.kafka.names import WorkflowTopics
 from fluentsync.streams.ledger import FileAccount, FileLedger, RunCounts, run_report
@@ -161,8 +162,9 @@ def register(app: faust.App, name: str, topics: WorkflowTopics, partitions: int,
              snapshot: SnapshotConfig | None = None) -> LedgerRuntime:
     """Attach the ledger tables and the ledger agent of one workflow."""
     runtime = LedgerRuntime(name, topics, app, partitions=partitions, snapshot=snapshot)
-    runtime.table = app.Table(f"ledger-{name}", key_type=bytes, partitions=partitions)
-    runtime.counted = app.Table(f"ledger-batches-{name}", key_type=bytes, partitions=partitions)
+    runtime.table = app.Table(f"ledger-{name}", key_type=bytes, partitions=partitions, options=table_options())
+    runtime.counted = app.Table(f"ledger-batches-{name}", key_type=bytes, partitions=partitions,
+                                options=table_options())
     topic = app.topic(topics.ledger, schema=avro_schema("fluentsync.ledger.BatchOutcome"), partitions=partitions)
 
     async def ledger_agent(stream: Any) -> None:

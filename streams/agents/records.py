@@ -61,6 +61,7 @@ from fluentsync.streams.agents.pending import KeyGate, key_hash
 from fluentsync.streams.agents.settling import Settlement, Token, Tracker
 from fluentsync.streams.agents.snapshot import generation_of, missing_keys
 from fluentsync.streams.agents.verifier import Verifier
+from fluentsync.streams.app import table_options
 from fluentsync.streams.config import BatchTargetConfig, EventTargetConfig, WorkflowConfig
 from fluentsync.streams.dedupe import RecordHasher
 from fluentsync.streams.dedupe.baseline import BaselineTable
@@ -303,11 +304,13 @@ def register(app: faust.App, name: str, config: WorkflowConfig, topics: Workflow
     """Attach the baseline table and the records agent of one workflow."""
     runtime = RecordsRuntime(name, config, topics, app, client, job_store, partitions=partitions,
                              partitioning=partitioning)
-    runtime.baseline = BaselineTable(app.Table(f"baseline-{name}", key_type=bytes, partitions=partitions))
+    runtime.baseline = BaselineTable(app.Table(f"baseline-{name}", key_type=bytes, partitions=partitions,
+                                               options=table_options()))
     topic = app.topic(topics.records, schema=avro_schema("fluentsync.records.RecordBatch"), partitions=partitions)
     if runtime.awaits_status:
-        # co-partitioned with the records topic; bytes (raw): rows are JSON-encoded once, by pending.encode_row
-        table = app.Table(f"submitted-batches-{name}", key_type=bytes, value_type=bytes, partitions=partitions)
+        # co-partitioned with the records topic; bytes (raw): rows are encoded once, by pending.PendingRows
+        table = app.Table(f"submitted-batches-{name}", key_type=bytes, value_type=bytes, partitions=partitions,
+                          options=table_options())
 
         def owned() -> set[int]:
             return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topics.records}

@@ -43,6 +43,7 @@ from fluentsync.connectors.webhooks.bodies import body_records
 from fluentsync.connectors.webhooks.settings import WebhookSourceConfig
 from fluentsync.schemas.codec import AvroCodec, default_codec
 from fluentsync.schemas.faust_codec import avro_schema
+from fluentsync.streams.app import table_options
 from fluentsync.streams.config import KafkaConfig, WorkflowConfig
 from fluentsync.streams.kafka.names import WorkflowTopics
 from fluentsync.streams.kafka.partitioning import Strategy, partition_function
@@ -197,7 +198,8 @@ def register(app: faust.App, name: str, config: WorkflowConfig, kafka: KafkaConf
     runtime = WebhooksRuntime(name, config, config.source, topics, kafka.partitions, app, publisher,
                               outbound_topic=kafka.topic_prefix + config.source.outbound_topic,
                               partitioning=kafka.partitioning)
-    runtime.seen = app.Table(f"seen-webhooks-{name}", key_type=bytes, value_type=int, partitions=kafka.partitions)
+    runtime.seen = app.Table(f"seen-webhooks-{name}", key_type=bytes, value_type=int, partitions=kafka.partitions,
+                             options=table_options())
     topic = app.topic(topics.webhooks, schema=avro_schema("fluentsync.webhooks.WebhookEvent"),
                       partitions=kafka.partitions)
 
