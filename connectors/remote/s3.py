@@ -1,4 +1,4 @@
-"""One aiobotocore S3 client per source or destination, opened at first use and closed once.
+"""One aiobotocore client per source, destination or queue, opened at first use and closed once.
 
 The S3 source and the S3 destination talk to buckets the same way: explicit credentials or botocore's
 usual chain (environment, profile), path-style addressing for S3-compatible stores that need it, and
@@ -14,11 +14,69 @@ from __future__ import annotations
 from contextlib import AsyncExitStack
 from typing import Any
 
-__all__ = ["S3Client"]
+__all__ = ["AwsClient", "S3Client"]
 
 
-class S3Client:
-    """Holds the settings of an aiobotocore S3 client and opens it lazily (:meth:`get`)."""
+class AwsClient:
+    """Holds the settings of one aiobotocore client (``service``) and opens it lazily (:meth:`get`)."""
+
+    def __init__(
+        self,
+        service: str,
+        *,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
+        session_token: str | None = None,
+        profile: str | None = None,
+        max_attempts: int = 3,
+        **config: Any,
+    ) -> None:
+        from aiobotocore.config import AioConfig
+
+        self.service = service
+        self._args: dict[str, Any] = {
+            "endpoint_url": endpoint_url,
+            "region_name": region,
+            "aws_access_key_id": access_key_id,
+            "aws_secret_access_key": secret_access_key,
+            "aws_session_token": session_token,
+            "config": AioConfig(retries={"max_attempts": max_attempts, "mode": "standard"}, **config),
+        }
+        self._profile = profile
+        self._stack: AsyncExitStack | None = None
+        self._client: Any = None
+
+    @property
+    def is_open(self) -> bool:
+        return self._client is not None
+
+    async def get(self) -> Any:
+        """The open client; the first call creates it (a session with the profile, if one is set)."""
+        if self._client is None:
+            from aiobotocore.session import get_session
+
+            session = get_session()
+            if self._profile:
+                session.set_config_variable("profile", self._profile)
+            self._stack = AsyncExitStack()
+            self._client = await self._stack.enter_async_context(session.create_client(self.service, **self._args))
+        return self._client
+
+    async def close(self) -> None:
+        """Close the client if it was opened; the next :meth:`get` opens a new one."""
+        if self._stack is not None:
+            await self._stack.aclose()
+        self._stack, self._client = None, None
+
+    def __repr__(self) -> str:
+        endpoint = self._args["endpoint_url"] or "aws"
+        return f"{type(self).__name__}({self.service}, {endpoint}, open={self.is_open})"
+
+
+class S3Client(AwsClient):
+    """An S3 client: path-style addressing on request (S3-compatible stores that need it)."""
 
     def __init__(
         self,
@@ -32,41 +90,10 @@ class S3Client:
         profile: str | None = None,
         max_attempts: int = 3,
     ) -> None:
-        from aiobotocore.config import AioConfig
-
-        self._args: dict[str, Any] = {
-            "endpoint_url": endpoint_url,
-            "region_name": region,
-            "aws_access_key_id": access_key_id,
-            "aws_secret_access_key": secret_access_key,
-            "aws_session_token": session_token,
-            "config": AioConfig(
-                s3={"addressing_style": "path" if path_style else "auto"},
-                retries={"max_attempts": max_attempts, "mode": "standard"},
-            ),
-        }
-        self._profile = profile
-        self._stack: AsyncExitStack | None = None
-        self._client: Any = None
-
-    async def get(self) -> Any:
-        """The open client; the first call creates it (a session with the profile, if one is set)."""
-        if self._client is None:
-            from aiobotocore.session import get_session
-
-            session = get_session()
-            if self._profile:
-                session.set_config_variable("profile", self._profile)
-            self._stack = AsyncExitStack()
-            self._client = await self._stack.enter_async_context(session.create_client("s3", **self._args))
-        return self._client
-
-    async def close(self) -> None:
-        """Close the client if it was opened; the next :meth:`get` opens a new one."""
-        if self._stack is not None:
-            await self._stack.aclose()
-        self._stack, self._client = None, None
+        super().__init__("s3", endpoint_url=endpoint_url, region=region, access_key_id=access_key_id,
+                         secret_access_key=secret_access_key, session_token=session_token, profile=profile,
+                         max_attempts=max_attempts, s3={"addressing_style": "path" if path_style else "auto"})
 
     def __repr__(self) -> str:
         endpoint = self._args["endpoint_url"] or "aws"
-        return f"S3Client({endpoint}, open={self._client is not None})"
+        return f"S3Client({endpoint}, open={self.is_open})"

@@ -31,11 +31,11 @@ import math
 import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from fluentsync.connectors.remote.s3 import AwsClient
 from fluentsync.connectors.sources.s3_events import (
     InboxFilter,
     MalformedNotification,
@@ -82,33 +82,18 @@ class SqsQueue:
         profile: str | None = None,
         max_attempts: int = 3,
     ) -> None:
-        from aiobotocore.config import AioConfig
-
         self.url = queue_url
-        self._args: dict[str, Any] = {
-            "endpoint_url": endpoint_url, "region_name": region, "aws_access_key_id": access_key_id,
-            "aws_secret_access_key": secret_access_key, "aws_session_token": session_token,
-            # a long poll holds the request up to 20 s: the read timeout must outlast it
-            "config": AioConfig(retries={"max_attempts": max_attempts, "mode": "standard"}, read_timeout=60),
-        }
-        self._profile = profile
-        self._stack: AsyncExitStack | None = None
-        self._client: Any = None
+        # a long poll holds the request up to 20 s: the read timeout must outlast it
+        self._client = AwsClient("sqs", endpoint_url=endpoint_url, region=region, access_key_id=access_key_id,
+                                 secret_access_key=secret_access_key, session_token=session_token, profile=profile,
+                                 max_attempts=max_attempts, read_timeout=60)
 
     @property
     def name(self) -> str:
         return self.url.rstrip("/").rsplit("/", 1)[-1]
 
     async def _sqs(self) -> Any:
-        if self._client is None:
-            from aiobotocore.session import get_session
-
-            session = get_session()
-            if self._profile:
-                session.set_config_variable("profile", self._profile)
-            self._stack = AsyncExitStack()
-            self._client = await self._stack.enter_async_context(session.create_client("sqs", **self._args))
-        return self._client
+        return await self._client.get()
 
     async def receive(self, *, wait_seconds: int, max_messages: int) -> list[QueueMessage]:
         """Up to ``max_messages`` messages, waiting up to ``wait_seconds`` (0-20) for the first."""
@@ -145,12 +130,10 @@ class SqsQueue:
                 raise QueueError(f"{doing} {self.name}: {len(failed)} of {len(entries)} failed ({', '.join(codes)})")
 
     async def close(self) -> None:
-        if self._stack is not None:
-            await self._stack.aclose()
-        self._stack, self._client = None, None
+        await self._client.close()
 
     def __repr__(self) -> str:
-        return f"SqsQueue({self.url}, open={self._client is not None})"
+        return f"SqsQueue({self.url}, open={self._client.is_open})"
 
 
 def _error(exc: Exception, doing: str) -> QueueError:

@@ -232,7 +232,7 @@ class EventSink(GroupingSink[T]):
             group = (job_key, tuple(sorted(envelope.items())))
             await self._enqueue(group, job_key, body, token, size)
 
-    async def _send(self, batch: Buffer[T]) -> None:
+    async def _send_buffer(self, batch: Buffer[T]) -> None:
         # Rendering succeeded in add() and every record of a group renders the same envelope.
         envelope = self.envelope(batch.entities[0])
         await self._post(envelope, batch.job_key, batch.entities, batch.tokens)

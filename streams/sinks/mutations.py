@@ -154,7 +154,7 @@ class MutationSink(GroupingSink[T]):
             raise _Unmappable(list(result.errors))
         return result.variables
 
-    async def _send(self, batch: Buffer[T]) -> None:
+    async def _send_buffer(self, batch: Buffer[T]) -> None:
         await self._execute(batch.job_key, batch.entities, batch.tokens)
 
     async def _execute(self, job_key: str, inputs: list[dict[str, Any]], tokens: list[T]) -> None:

@@ -24,11 +24,9 @@ Without callbacks the outcomes are collected in ``results``, ``rejected`` and ``
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, TypeVar
 
 from fluentsync.connectors.fluent import (
     BatchStatus,
@@ -38,8 +36,9 @@ from fluentsync.connectors.fluent import (
     FluentJobClosedError,
     FluentValidationError,
 )
-from fluentsync.streams.observability.logs import bind, task_context
+from fluentsync.streams.observability.logs import bind
 
+from .base import FailedCallback, RejectedCallback, SentCallback, SinkBase
 from .batching import BatchResult, Buffer, entity_bytes, fits_alone
 from .jobs import JobManager, JobStore
 from .settings import BatchSinkSettings
@@ -47,10 +46,6 @@ from .settings import BatchSinkSettings
 __all__ = ["BatchSink", "FailedCallback", "RejectedCallback", "SentCallback"]
 
 T = TypeVar("T")
-
-SentCallback = Callable[[BatchResult[T]], Awaitable[None]]
-RejectedCallback = Callable[[list[T], str], Awaitable[None]]
-FailedCallback = Callable[[list[T], FluentError], Awaitable[None]]
 
 _BISECT_STATUSES = frozenset({400, 413, 422})
 
@@ -68,7 +63,7 @@ def _is_whole_batch_rejection(exc: FluentError) -> bool:
     return isinstance(exc, FluentValidationError) and "split it" in exc.message
 
 
-class BatchSink(Generic[T]):
+class BatchSink(SinkBase[T]):
     """Send inventory entities to the Fluent Batch API; see the module docstring for the contract."""
 
     def __init__(
@@ -83,42 +78,21 @@ class BatchSink(Generic[T]):
         on_rejected: RejectedCallback[T] | None = None,
         on_failed: FailedCallback[T] | None = None,
     ) -> None:
+        super().__init__(concurrency=settings.max_in_flight, linger=settings.linger, on_sent=on_sent,
+                         on_rejected=on_rejected, on_failed=on_failed)
         self.settings = settings
         self.workflow = workflow
         self._client = client
         self._jobs = JobManager(client, settings, job_store, workflow, clock)
-        self._on_sent = on_sent
-        self._on_rejected = on_rejected
-        self._on_failed = on_failed
-        self.results: list[BatchResult[T]] = []
-        self.rejected: list[tuple[list[T], str]] = []
-        self.failed: list[tuple[list[T], FluentError]] = []
-        self._buffers: dict[str, Buffer[T]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._semaphore = asyncio.Semaphore(settings.max_in_flight)
-        self._wakeup = asyncio.Event()
-        self._linger_task: asyncio.Task[None] | None = None
-        self._errors: list[BaseException] = []
-        self._closed = False
-        self.in_flight = 0
-        self.max_in_flight_seen = 0
-        """Highest number of concurrent batch POSTs observed (diagnostics and tests)."""
 
     # -- public API ---------------------------------------------------------------------------------
-
-    @property
-    def pending(self) -> int:
-        """Entities buffered and not yet handed to a sender."""
-        return sum(len(b) for b in self._buffers.values())
 
     async def add(self, entity: Mapping[str, Any], token: T, job_key: str = "") -> None:
         """Buffer ``entity`` for the job selected by ``job_key`` (file id for ``per_file``, run id for
         ``per_run``; ignored by ``daily``/``long_running``). Sends a batch when it is full and waits when
         too many batches are queued. Raises the first unexpected error of an earlier send (e.g. from a
         callback)."""
-        if self._closed:
-            raise RuntimeError("the sink is closed")
-        self._raise_errors()
+        self._check_open()
         body = dict(entity)
         size = entity_bytes(body)
         if not fits_alone(size, self.settings.max_body_bytes):
@@ -136,85 +110,11 @@ class BatchSink(Generic[T]):
         elif was_empty:
             self._ensure_linger()
             self._wakeup.set()
-        if len(self._tasks) > self.settings.max_in_flight:
+        if len(self._tasks) > self._concurrency:
             await self._backpressure()
 
-    async def flush(self, job_key: str | None = None) -> None:
-        """Send the buffered entities (of ``job_key`` only, e.g. at end of file, or all) and wait until
-        every send in progress has been reported. Raises the first unexpected error of a send."""
-        for key, buffer in self._buffers.items():
-            if buffer.entities and (job_key is None or key == job_key):
-                self._dispatch(buffer.take())
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-        self._raise_errors()
-
-    async def aclose(self) -> None:
-        """Flush, then stop the linger timer."""
-        try:
-            await self.flush()
-        finally:
-            self._closed = True
-            if self._linger_task is not None:
-                self._linger_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._linger_task
-                self._linger_task = None
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
-
-    # -- scheduling ---------------------------------------------------------------------------------
-
-    def _raise_errors(self) -> None:
-        if self._errors:
-            error, self._errors = self._errors[0], []
-            raise error
-
-    def _dispatch(self, batch: Buffer[T]) -> None:
-        # a batch may mix files and outlives the add() that filled it: its log lines name the workflow and job
-        task = asyncio.create_task(self._run(batch), context=task_context("workflow"))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _backpressure(self) -> None:
-        while len(self._tasks) > self.settings.max_in_flight:
-            await asyncio.wait(set(self._tasks), return_when=asyncio.FIRST_COMPLETED)
-
-    def _ensure_linger(self) -> None:
-        if self._linger_task is None or self._linger_task.done():
-            self._linger_task = asyncio.create_task(self._linger_loop(), context=task_context("workflow"))
-
-    async def _linger_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        linger = self.settings.linger
-        while True:
-            starts = [b.started for b in self._buffers.values() if b.started is not None]
-            self._wakeup.clear()
-            if not starts:
-                await self._wakeup.wait()
-                continue
-            delay = min(starts) + linger - loop.time()
-            if delay > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), delay)
-                continue
-            now = loop.time()
-            for buffer in self._buffers.values():
-                if buffer.started is not None and buffer.started + linger <= now:
-                    self._dispatch(buffer.take())
-
-    async def _run(self, batch: Buffer[T]) -> None:
-        try:
-            async with self._semaphore:
-                await self._send(batch.job_key, batch.entities, batch.tokens)
-        except Exception as exc:  # kept; re-raised from add()/flush()
-            self._errors.append(exc)
+    async def _send_buffer(self, batch: Buffer[T]) -> None:
+        await self._send(batch.job_key, batch.entities, batch.tokens)
 
     # -- sending ------------------------------------------------------------------------------------
 
@@ -274,23 +174,3 @@ class BatchSink(Generic[T]):
             )
         finally:
             self.in_flight -= 1
-
-    # -- reporting ----------------------------------------------------------------------------------
-
-    async def _deliver(self, result: BatchResult[T]) -> None:
-        if self._on_sent is not None:
-            await self._on_sent(result)
-        else:
-            self.results.append(result)
-
-    async def _reject(self, tokens: list[T], reason: str) -> None:
-        if self._on_rejected is not None:
-            await self._on_rejected(list(tokens), reason)
-        else:
-            self.rejected.append((list(tokens), reason))
-
-    async def _fail(self, tokens: list[T], error: FluentError) -> None:
-        if self._on_failed is not None:
-            await self._on_failed(list(tokens), error)
-        else:
-            self.failed.append((list(tokens), error))
