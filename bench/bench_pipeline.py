@@ -256,6 +256,8 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 
             target: dict[str, Any] = {"api": "batch", "max_batch_size": args.batch_size, "linger": args.linger,
                                       "job_strategy": "per_file"}
+            if args.max_pending is not None:
+                target["max_pending_records"] = args.max_pending
             if args.no_await_status:
                 target["await_status"] = False
             elif args.status_interval is not None:
@@ -506,6 +508,8 @@ def main() -> None:
     parser.add_argument("--no-await-status", action="store_true",
                         help="records count as accepted on the batch POST's 2xx (target.await_status: false)")
     parser.add_argument("--partitions", type=int, default=3)
+    parser.add_argument("--max-pending", type=int, default=None,
+                        help="target max_pending_records (records taken from Kafka and not settled; default 200,000)")
     parser.add_argument("--batch-records", type=int, default=None,
                         help="records per RecordBatch event (workflow publish.batch_records; default 500)")
     parser.add_argument("--poll", type=float, default=0.2, help="inbox poll interval, seconds")
