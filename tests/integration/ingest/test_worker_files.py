@@ -175,10 +175,12 @@ async def test_s3_inbox_with_gzip_and_a_corrupt_file(
 
 
 def write_pipeline(path: Path, bootstrap: str, app_id: str, workflow: str, source: dict[str, Any],
-                   files: dict[str, Any] | None = None) -> None:
+                   files: dict[str, Any] | None = None, publish: dict[str, Any] | None = None) -> None:
     spec: dict[str, Any] = {"source": source, "format": {"type": "csv"}, "key": ["skuRef", "locationRef"]}
     if files:
         spec["files"] = files
+    if publish:
+        spec["publish"] = publish
     path.write_text(yaml.safe_dump({"kafka": {"bootstrap": bootstrap, "partitions": 3, "app_id": app_id},
                                     "workflows": {workflow: spec}}))
 
@@ -238,8 +240,11 @@ async def test_a_killed_worker_republishes_the_file_identically(
     rows = 200_000
     (inbox / "in" / "big.csv").write_text(csv_text(rows))
     config = tmp_path / "pipeline.yaml"
+    # small record batches: 2,000 of them, so the kill after 20 lands early in the file however fast
+    # publishing is (with the default 2,000 records a batch the whole file was out within a second)
     write_pipeline(config, kafka_broker.bootstrap, unique_name("app"), workflow, {
-        "type": "local", "root": str(inbox), "prefix": "in/", "poll_interval": 0.5, "stable_listings": 1})
+        "type": "local", "root": str(inbox), "prefix": "in/", "poll_interval": 0.5, "stable_listings": 1},
+        publish={"batch_records": 100})
     topics = WorkflowTopics.of(workflow)
     await ensure_topics(kafka_broker.bootstrap, [TopicSpec(name, 3) for name in topics.all()])
     async with TopicTail(kafka_broker.bootstrap, topics.files) as files, \
