@@ -96,7 +96,7 @@ async def test_table_recovers_from_changelog_after_restart(
         await send_increments(bootstrap, f"{app_id}-increments", KEYS, times=1)
         seen = {(m.partition, m.offset) for m in stopped}
         first_after: dict[str, int] = {}
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120  # recovery after a restart on the embedded broker can be slow
         while set(first_after) != set(KEYS) and time.monotonic() < deadline:
             await asyncio.sleep(0.5)
             first_after = {}
