@@ -30,7 +30,7 @@ import shutil
 from abc import ABC, abstractmethod
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Unpack
 
 from fluentsync.connectors.filesinks.settings import (
     MIN_PART_SIZE,
@@ -39,8 +39,8 @@ from fluentsync.connectors.filesinks.settings import (
     S3DestinationConfig,
     SftpDestinationConfig,
 )
+from fluentsync.connectors.remote.aws import AwsOptions, AwsSettings, resolve
 from fluentsync.connectors.remote.s3 import S3Client
-from fluentsync.connectors.remote.settings import reveal
 from fluentsync.connectors.remote.sftp import SftpConnectError, connect_options, connect_sftp, normalize_host, replace
 
 __all__ = [
@@ -150,30 +150,23 @@ class S3Destination(Destination):
     def __init__(
         self,
         bucket: str,
+        aws: AwsSettings | None = None,
         *,
         prefix: str = "",
-        endpoint_url: str | None = None,
-        region: str | None = None,
         path_style: bool = False,
-        access_key_id: str | None = None,
-        secret_access_key: str | None = None,
-        session_token: str | None = None,
-        profile: str | None = None,
         multipart_threshold: int = 16 * 1024 * 1024,
         part_size: int = 8 * 1024 * 1024,
-        max_attempts: int = 3,
+        **options: Unpack[AwsOptions],
     ) -> None:
+        """``aws`` says where the bucket is and how to sign in; the same fields may instead be given as
+        keywords (``endpoint_url=...``), not both."""
         if part_size < MIN_PART_SIZE:
             raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes (S3's minimum)")
         self.bucket = bucket
         self.prefix = prefix
         self.multipart_threshold = multipart_threshold
         self.part_size = part_size
-        self._client = S3Client(
-            endpoint_url=endpoint_url, region=region, path_style=path_style, access_key_id=access_key_id,
-            secret_access_key=secret_access_key, session_token=session_token, profile=profile,
-            max_attempts=max_attempts,
-        )
+        self._client = S3Client(resolve(aws, options), path_style=path_style)
 
     def uri(self, name: str) -> str:
         return f"s3://{self.bucket}/{self.prefix}{name}"
@@ -327,11 +320,9 @@ def open_destination(config: DestinationConfig) -> Destination:
         return LocalDestination(config.root, prefix=config.prefix, fsync=config.fsync)
     if isinstance(config, S3DestinationConfig):
         return S3Destination(
-            config.bucket, prefix=config.prefix, endpoint_url=config.endpoint_url, region=config.region,
-            path_style=config.path_style, access_key_id=reveal(config.access_key_id),
-            secret_access_key=reveal(config.secret_access_key), session_token=reveal(config.session_token),
-            profile=config.profile, multipart_threshold=config.multipart_threshold, part_size=config.part_size,
-            max_attempts=config.max_attempts,
+            config.bucket, AwsSettings.from_connection(config, max_attempts=config.max_attempts),
+            prefix=config.prefix, path_style=config.path_style, multipart_threshold=config.multipart_threshold,
+            part_size=config.part_size,
         )
     if isinstance(config, SftpDestinationConfig):
         return SftpDestination(

@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from fluentsync.schemas import jsonbytes
+from fluentsync import jsonbytes
 
 from .errors import (
     FluentClientError,
@@ -196,6 +196,12 @@ def _retailer_for_entity(retailer_id: str) -> int | str:
     return int(retailer_id) if retailer_id.isdigit() else retailer_id
 
 
+def _as_dict(entity: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``entity`` itself when it is a plain dict (read-only use: it is only serialised), else a dict copy,
+    since the JSON encoders take dicts but not other mappings."""
+    return entity if type(entity) is dict else dict(entity)
+
+
 class JobsAPI:
     """``/api/v4.1/job…`` calls; every call uses the ``job`` time-out (300 s by default)."""
 
@@ -276,11 +282,15 @@ class JobsAPI:
             payload["catalogueRef"] = catalogue_ref
         if conditions:
             payload["conditions"] = dict(conditions)
+        # The payload lives only until it is serialised just below, so an entity that needs no change goes in
+        # as it is (no per-entity copy); only an entity lacking retailerId is copied to add it, never stamped in
+        # place (the caller's dict stays as it was). An entity's own retailerId wins over the stamp.
         if retailer is not None:
             stamped = _retailer_for_entity(retailer)
-            payload["entities"] = [dict(e) if "retailerId" in e else {**e, "retailerId": stamped} for e in entities]
+            payload["entities"] = [_as_dict(e) if "retailerId" in e else {**e, "retailerId": stamped}
+                                   for e in entities]
         else:
-            payload["entities"] = [dict(e) for e in entities]
+            payload["entities"] = [_as_dict(e) for e in entities]
         content = jsonbytes.dumps_strict(payload)
         if len(content) > MAX_BATCH_BYTES:
             raise FluentValidationError(

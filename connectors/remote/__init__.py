@@ -8,12 +8,15 @@ addressing style, host-key checking), so a fix to either reaches both directions
 
 - :mod:`.settings` — the pydantic connection blocks :class:`S3Connection` and :class:`SftpConnection`
   that source and sink configs extend.
+- :mod:`.aws` — :class:`AwsSettings`, one AWS connection (endpoint, region, credentials, attempts) as a
+  value, shared by the S3 source, the S3 destination and the SQS notification queue.
 - :mod:`.s3` — :class:`S3Client`, an aiobotocore client opened at first use and closed once.
 - :mod:`.sftp` — asyncssh connect options, connecting with failures named, and replacing a file.
 
 Nothing here imports aiobotocore or asyncssh until a connection is actually made.
 """
 
+from fluentsync.connectors.remote.aws import AwsSettings
 from fluentsync.connectors.remote.s3 import S3Client
 from fluentsync.connectors.remote.settings import S3Connection, SftpConnection, reveal
 from fluentsync.connectors.remote.sftp import (
@@ -25,6 +28,7 @@ from fluentsync.connectors.remote.sftp import (
 )
 
 __all__ = [
+    "AwsSettings",
     "S3Client",
     "S3Connection",
     "SftpConnectError",

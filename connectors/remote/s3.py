@@ -6,7 +6,8 @@ botocore's *standard* retry mode with a bounded number of attempts. Building tha
 keeps the two directions from drifting apart.
 
 aiobotocore is imported only when a client is built, so importing a module that merely *may* use S3
-stays cheap. Credentials live only in the client arguments; this object's repr never shows them.
+stays cheap. What to connect to comes as one :class:`~fluentsync.connectors.remote.aws.AwsSettings`;
+credentials live only in it and in the client arguments, and neither repr shows them.
 """
 
 from __future__ import annotations
@@ -14,37 +15,27 @@ from __future__ import annotations
 from contextlib import AsyncExitStack
 from typing import Any
 
+from fluentsync.connectors.remote.aws import AwsSettings
+
 __all__ = ["AwsClient", "S3Client"]
 
 
 class AwsClient:
     """Holds the settings of one aiobotocore client (``service``) and opens it lazily (:meth:`get`)."""
 
-    def __init__(
-        self,
-        service: str,
-        *,
-        endpoint_url: str | None = None,
-        region: str | None = None,
-        access_key_id: str | None = None,
-        secret_access_key: str | None = None,
-        session_token: str | None = None,
-        profile: str | None = None,
-        max_attempts: int = 3,
-        **config: Any,
-    ) -> None:
+    def __init__(self, service: str, aws: AwsSettings, **config: Any) -> None:
         from aiobotocore.config import AioConfig
 
         self.service = service
         self._args: dict[str, Any] = {
-            "endpoint_url": endpoint_url,
-            "region_name": region,
-            "aws_access_key_id": access_key_id,
-            "aws_secret_access_key": secret_access_key,
-            "aws_session_token": session_token,
-            "config": AioConfig(retries={"max_attempts": max_attempts, "mode": "standard"}, **config),
+            "endpoint_url": aws.endpoint_url,
+            "region_name": aws.region,
+            "aws_access_key_id": aws.access_key_id,
+            "aws_secret_access_key": aws.secret_access_key,
+            "aws_session_token": aws.session_token,
+            "config": AioConfig(retries={"max_attempts": aws.max_attempts, "mode": "standard"}, **config),
         }
-        self._profile = profile
+        self._profile = aws.profile
         self._stack: AsyncExitStack | None = None
         self._client: Any = None
 
@@ -78,21 +69,8 @@ class AwsClient:
 class S3Client(AwsClient):
     """An S3 client: path-style addressing on request (S3-compatible stores that need it)."""
 
-    def __init__(
-        self,
-        *,
-        endpoint_url: str | None = None,
-        region: str | None = None,
-        path_style: bool = False,
-        access_key_id: str | None = None,
-        secret_access_key: str | None = None,
-        session_token: str | None = None,
-        profile: str | None = None,
-        max_attempts: int = 3,
-    ) -> None:
-        super().__init__("s3", endpoint_url=endpoint_url, region=region, access_key_id=access_key_id,
-                         secret_access_key=secret_access_key, session_token=session_token, profile=profile,
-                         max_attempts=max_attempts, s3={"addressing_style": "path" if path_style else "auto"})
+    def __init__(self, aws: AwsSettings, *, path_style: bool = False) -> None:
+        super().__init__("s3", aws, s3={"addressing_style": "path" if path_style else "auto"})
 
     def __repr__(self) -> str:
         endpoint = self._args["endpoint_url"] or "aws"

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from fluentsync.connectors.remote.aws import AwsSettings
 from fluentsync.connectors.remote.s3 import AwsClient
 from fluentsync.connectors.sources.s3_events import (
     InboxFilter,
@@ -70,23 +71,10 @@ class QueueError(Exception):
 class SqsQueue:
     """One SQS queue through aiobotocore, the client opened at first use (credentials as for S3)."""
 
-    def __init__(
-        self,
-        queue_url: str,
-        *,
-        endpoint_url: str | None = None,
-        region: str | None = None,
-        access_key_id: str | None = None,
-        secret_access_key: str | None = None,
-        session_token: str | None = None,
-        profile: str | None = None,
-        max_attempts: int = 3,
-    ) -> None:
+    def __init__(self, queue_url: str, aws: AwsSettings) -> None:
         self.url = queue_url
         # a long poll holds the request up to 20 s: the read timeout must outlast it
-        self._client = AwsClient("sqs", endpoint_url=endpoint_url, region=region, access_key_id=access_key_id,
-                                 secret_access_key=secret_access_key, session_token=session_token, profile=profile,
-                                 max_attempts=max_attempts, read_timeout=60)
+        self._client = AwsClient("sqs", aws, read_timeout=60)
 
     @property
     def name(self) -> str:

@@ -7,18 +7,19 @@
   re-upload during a read is detected instead of mixing two versions.
 - Objects are streamed in chunks from the response body; nothing holds a whole object.
 - Moves are copy-then-delete pinned to the version; repeating a finished move is a no-op.
-- Credentials come from the arguments or botocore's usual chain (environment, profile); they never
-  appear in messages.
+- Credentials come from the :class:`~fluentsync.connectors.remote.aws.AwsSettings` (or the same fields as
+  keywords) or botocore's usual chain (environment, profile); they never appear in messages.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Unpack
 
 import aiohttp
 from botocore.exceptions import BotoCoreError, ClientError
 
+from fluentsync.connectors.remote.aws import AwsOptions, AwsSettings, resolve
 from fluentsync.connectors.remote.s3 import S3Client
 from fluentsync.connectors.sources.base import (
     FileRef,
@@ -42,24 +43,17 @@ class S3Source(FileSource):
     def __init__(
         self,
         bucket: str,
+        aws: AwsSettings | None = None,
         *,
-        endpoint_url: str | None = None,
-        region: str | None = None,
         path_style: bool = False,
-        access_key_id: str | None = None,
-        secret_access_key: str | None = None,
-        session_token: str | None = None,
-        profile: str | None = None,
         use_version_id: bool = False,
-        max_attempts: int = 3,
+        **options: Unpack[AwsOptions],
     ) -> None:
+        """``aws`` says where the bucket is and how to sign in; the same fields may instead be given as
+        keywords (``endpoint_url=...``), not both."""
         self.bucket = bucket
         self.use_version_id = use_version_id
-        self._client = S3Client(
-            endpoint_url=endpoint_url, region=region, path_style=path_style, access_key_id=access_key_id,
-            secret_access_key=secret_access_key, session_token=session_token, profile=profile,
-            max_attempts=max_attempts,
-        )
+        self._client = S3Client(resolve(aws, options), path_style=path_style)
 
     async def _s3(self) -> Any:
         return await self._client.get()

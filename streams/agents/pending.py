@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from fluentsync.schemas import jsonbytes
+from fluentsync import jsonbytes
 from fluentsync.schemas.records import BatchRecord
 
 __all__ = [

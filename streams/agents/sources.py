@@ -4,8 +4,10 @@ workflow's source configuration."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from fluentsync.connectors.remote.aws import AwsSettings
 from fluentsync.connectors.sources import FileSource, LocalSource
 from fluentsync.streams.config import LocalSourceConfig, S3SourceConfig, SftpSourceConfig, SourceConfig
 
@@ -26,12 +28,8 @@ def build_source(config: SourceConfig) -> FileSource:
     if isinstance(config, S3SourceConfig):
         from fluentsync.connectors.sources.s3 import S3Source
 
-        return S3Source(
-            config.bucket, endpoint_url=config.endpoint_url, region=config.region, path_style=config.path_style,
-            access_key_id=_secret(config.access_key_id), secret_access_key=_secret(config.secret_access_key),
-            session_token=_secret(config.session_token), profile=config.profile,
-            use_version_id=config.use_version_id,
-        )
+        return S3Source(config.bucket, AwsSettings.from_connection(config), path_style=config.path_style,
+                        use_version_id=config.use_version_id)
     if isinstance(config, SftpSourceConfig):
         from fluentsync.connectors.sources.sftp import SftpSource
 
@@ -53,12 +51,11 @@ def build_notification_queue(config: S3SourceConfig) -> SqsQueue:
     notifications = config.notifications
     if notifications is None:
         raise ValueError(f"the source of bucket {config.bucket} has no notifications")
-    return SqsQueue(
-        notifications.queue_url, endpoint_url=notifications.endpoint_url or config.endpoint_url,
+    aws = replace(
+        AwsSettings.from_connection(config), endpoint_url=notifications.endpoint_url or config.endpoint_url,
         region=notifications.region or queue_region(notifications.queue_url) or config.region,
-        access_key_id=_secret(config.access_key_id), secret_access_key=_secret(config.secret_access_key),
-        session_token=_secret(config.session_token), profile=config.profile,
     )
+    return SqsQueue(notifications.queue_url, aws)
 
 
 def build_notification_trigger(

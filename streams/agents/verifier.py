@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from fluentsync.schemas import jsonbytes
+from fluentsync import jsonbytes
 from fluentsync.streams.kafka.context import in_event
 from fluentsync.streams.problems import FieldProblem
 from fluentsync.streams.sinks import BatchCompletion, BatchStatusPoller, BatchStatusSource, StatusPollSettings

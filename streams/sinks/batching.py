@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from fluentsync.schemas import jsonbytes
+from fluentsync import jsonbytes
 
 __all__ = ["BatchResult", "Buffer", "entity_bytes"]
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from fluentsync.schemas import jsonbytes
+from fluentsync import jsonbytes
 
 
 def stdlib(value: Any) -> bytes:

@@ -12,6 +12,10 @@ types through ``str``), with two exceptions where orjson refuses and the standar
 digests keep their own pinned canonical encoder (:mod:`fluentsync.streams.dedupe.hashing`).
 Floats may be spelt differently (``1e16`` for ``1e+16``: the same number), and floats that are not
 finite become ``null`` (the standard library writes ``NaN``, which is not JSON).
+
+It sits at the top of the package, next to the CLI entry point, because both the Fluent client
+(:mod:`fluentsync.connectors.fluent`) and the stream agents use it: the client must not depend on the
+Avro contracts package (:mod:`fluentsync.schemas`, its old home) for a JSON helper.
 """
 
 from __future__ import annotations
