@@ -60,6 +60,10 @@ class BaselineTable:
         self.table = table
         self.app = table.app
         self._queued: dict[int, list[tuple[bytes, bytes | None]]] = {}  #: changelog records not sent yet
+        #: per list in ``_queued`` (same partition key) and for the list being sent: done once it is in the
+        #: producer, so a flush waits for the writes made before it, not for the ones made while it waits
+        self._handed: dict[int, asyncio.Future[None]] = {}
+        self._sending: asyncio.Future[None] | None = None
         self._unstored: dict[int, dict[bytes, bytes | None]] = {}  #: values not in RocksDB yet (read through)
         self._drain: asyncio.Task[None] | None = None
         self._error: BaseException | None = None  #: the last failure of the drain task
@@ -189,6 +193,7 @@ class BaselineTable:
         queued = self._queued.get(partition)
         if queued is None:
             queued = self._queued[partition] = []
+            self._handed[partition] = asyncio.get_running_loop().create_future()
         queued.append((key, raw))
         if self._drain is None or self._drain.done():
             self._drain = asyncio.get_running_loop().create_task(self._send(), name=f"{self.table.name}-changelog")
@@ -200,10 +205,19 @@ class BaselineTable:
         Call it right after writing (no ``await`` in between): it raises the error that kept records
         queued at that moment from the producer, so the caller does not ack and the records come back
         (their baselines are in RocksDB, so they are *unchanged* then; only a restart elsewhere, which
-        recovers from the changelog, would send them again)."""
+        recovers from the changelog, would send them again).
+
+        Only the writes made before the call count. Waiting for the drain task to finish instead also
+        waited for every write made meanwhile; under a steady stream of verdicts the queue seldom
+        empties, so a settling task (which holds its decoded record batch) could wait far longer than
+        its own writes needed."""
+        waits = [*self._handed.values(), *([self._sending] if self._sending is not None else [])]
+        if not waits:
+            return
         failures = self._failures
-        while self._drain is not None and not self._drain.done():
-            await asyncio.shield(self._drain)
+        for handed in waits:
+            if not handed.done():
+                await asyncio.shield(handed)
         if self._failures != failures and self._error is not None:
             raise self._error
 
@@ -231,15 +245,23 @@ class BaselineTable:
         """Store the values, then hand the queued records to the producer, partition by partition, in
         write order (one task at a time, so a key's records never overtake each other)."""
         topic = self.table.changelog_topic.get_topic_name()
+        cancelled = False
         try:
             producer = self.app.producer._ensure_producer()
             while self._queued:
                 self._store()  # before the changelog: a stored offset never runs ahead of the database
                 partition = next(iter(self._queued))
                 items = self._queued.pop(partition)
+                handed = self._handed.pop(partition, None)
+                self._sending = handed if handed is not None else asyncio.get_running_loop().create_future()
                 for builder, count in _batches(producer, items):
                     future = await producer.send_batch(builder, topic, partition=partition)
                     future.add_done_callback(self._persisted(TP(topic, partition), count))
+                self._sending.set_result(None)
+                self._sending = None
+        except asyncio.CancelledError:
+            cancelled = True
+            raise
         except Exception as exc:  # a producer that cannot take records: the callers' flush() reports it
             log.error("baseline changelog %s: could not queue records: %s", topic, exc)
             self._error = exc
@@ -247,6 +269,17 @@ class BaselineTable:
             self._queued.clear()
         finally:
             self._store()
+            # What is not in the producer ends here: dropped after a failure (flush reports the error), or
+            # left queued by a cancellation (flush raises CancelledError, as awaiting the drain task did;
+            # the next drain sends the records, with new futures).
+            for handed in [*self._handed.values(), *([self._sending] if self._sending is not None else [])]:
+                if not handed.done():
+                    if cancelled:
+                        handed.cancel()
+                    else:
+                        handed.set_result(None)
+            self._handed.clear()
+            self._sending = None
 
     def _persisted(self, tp: TP, count: int) -> Any:
         """Faust's changelog offset, kept in the partition's database, moves when a batch is stored
