@@ -211,7 +211,7 @@ class BaselineTable:
         waited for every write made meanwhile; under a steady stream of verdicts the queue seldom
         empties, so a settling task (which holds its decoded record batch) could wait far longer than
         its own writes needed."""
-        waits = [*self._handed.values(), *([self._sending] if self._sending is not None else [])]
+        waits = self._unsent()
         if not waits:
             return
         failures = self._failures
@@ -220,6 +220,10 @@ class BaselineTable:
                 await asyncio.shield(handed)
         if self._failures != failures and self._error is not None:
             raise self._error
+
+    def _unsent(self) -> list[asyncio.Future[None]]:
+        """The futures of the queued changelog lists and of the one being sent."""
+        return [*self._handed.values(), *([self._sending] if self._sending is not None else [])]
 
     @property
     def pending(self) -> int:
@@ -272,7 +276,7 @@ class BaselineTable:
             # What is not in the producer ends here: dropped after a failure (flush reports the error), or
             # left queued by a cancellation (flush raises CancelledError, as awaiting the drain task did;
             # the next drain sends the records, with new futures).
-            for handed in [*self._handed.values(), *([self._sending] if self._sending is not None else [])]:
+            for handed in self._unsent():
                 if not handed.done():
                     if cancelled:
                         handed.cancel()
