@@ -82,7 +82,7 @@ from fluentsync.streams.sinks import (
 )
 from fluentsync.streams.validation import EntityValidator
 
-__all__ = ["RecordsRuntime", "buffered_batches", "register"]
+__all__ = ["RecordsRuntime", "buffered_batches", "records_topic", "register"]
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +102,19 @@ def buffered_batches(batch_records: int) -> int:
     ``bench/bench_pipeline.py``: no change in throughput (24k-28k records/s at 1M rows).
     """
     return max(16, -(-BUFFERED_RECORDS // max(1, batch_records)))
+
+
+def records_topic(app: faust.App, name: str, partitions: int, batch_records: int) -> Any:
+    """The records topic as the agent consumes it: ``RecordBatch`` values, a stream buffer of
+    :func:`buffered_batches` events.
+
+    Why the attribute is set after creation: ``faust.App.topic`` accepts ``maxsize`` but does not pass it on
+    to the topic (faust-streaming 0.15), so the buffer silently stayed at ``stream_buffer_maxsize`` (4,096
+    events, i.e. whole files decoded). The agent's stream clones the topic, and clones copy ``maxsize``.
+    """
+    topic = app.topic(name, schema=avro_schema("fluentsync.records.RecordBatch"), partitions=partitions)
+    topic.maxsize = buffered_batches(batch_records)
+    return topic
 
 
 class RecordsRuntime(Settlement):
@@ -249,7 +262,7 @@ class RecordsRuntime(Settlement):
                 continue
             self.gate.acquire(hashed)
             await self.sink.add(payload, Token(tracker, key, digest, record, payload), job_key)
-        tracker.sealed = True
+        tracker.seal()
         self._maybe_finish(tracker)
 
     async def _wait_for_room(self, records: int) -> None:
@@ -274,7 +287,7 @@ class RecordsRuntime(Settlement):
         generation = generation_of(batch)
         policy = self.snapshot.delete_policy if self.snapshot else "ignore"
         if generation is None or policy == "ignore" or self.snapshot is None:
-            tracker.sealed = True
+            tracker.seal()
             self._maybe_finish(tracker)
             return
         partition = event.message.partition
@@ -286,7 +299,7 @@ class RecordsRuntime(Settlement):
                           self.name, len(missing), partition, uri,
                           ", ".join(k.decode(errors="replace") for k, _ in missing[:5]))
             self.counts["missing"] = self.counts.get("missing", 0) + len(missing)
-            tracker.sealed = True
+            tracker.seal()
             self._maybe_finish(tracker)
             return
         tracker.total = len(missing)
@@ -301,7 +314,7 @@ class RecordsRuntime(Settlement):
         log.warning("workflow %s: soft-deleting %d keys on partition %d missing from snapshot %s",
                     self.name, len(missing), partition, uri)
         self.counts["deleted"] = self.counts.get("deleted", 0) + len(missing)
-        tracker.sealed = True
+        tracker.seal()
         self._maybe_finish(tracker)
 
     async def aclose(self) -> None:
@@ -323,8 +336,7 @@ def register(app: faust.App, name: str, config: WorkflowConfig, topics: Workflow
                              partitioning=partitioning)
     runtime.baseline = BaselineTable(app.Table(f"baseline-{name}", key_type=bytes, partitions=partitions,
                                                options=table_options()))
-    topic = app.topic(topics.records, schema=avro_schema("fluentsync.records.RecordBatch"), partitions=partitions,
-                      maxsize=buffered_batches(config.publish.batch_records))
+    topic = records_topic(app, topics.records, partitions, config.publish.batch_records)
     if runtime.awaits_status:
         # co-partitioned with the records topic; bytes (raw): rows are encoded once, by pending.PendingRows
         table = app.Table(f"submitted-batches-{name}", key_type=bytes, value_type=bytes, partitions=partitions,
