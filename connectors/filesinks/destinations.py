@@ -41,7 +41,9 @@ from fluentsync.connectors.filesinks.settings import (
 )
 from fluentsync.connectors.remote.aws import AwsOptions, AwsSettings, resolve
 from fluentsync.connectors.remote.s3 import S3Client
-from fluentsync.connectors.remote.sftp import SftpConnectError, connect_options, connect_sftp, normalize_host, replace
+from fluentsync.connectors.remote.sftp import SftpConnectError, connect_sftp, replace
+from fluentsync.connectors.remote.sftp_settings import SftpOptions, SftpSettings
+from fluentsync.connectors.remote.sftp_settings import resolve as resolve_sftp
 
 __all__ = [
     "Destination",
@@ -238,26 +240,20 @@ class SftpDestination(Destination):
 
     def __init__(
         self,
-        host: str,
+        sftp: SftpSettings | str | None = None,
+        /,
         *,
-        port: int = 22,
-        username: str,
-        password: str | None = None,
-        client_keys: list[str | Path] | None = None,
-        passphrase: str | None = None,
-        known_hosts: str | Path | None = "~/.ssh/known_hosts",
         prefix: str = "",
-        connect_timeout: float = 30.0,
         chunk_size: int = 256 * 1024,
+        **options: Unpack[SftpOptions],
     ) -> None:
-        self.host = normalize_host(host)
-        self.port = port
+        """``sftp`` says which server and how to sign in; it may instead be the host, with the other
+        fields as keywords (``username=...``) as before, not both."""
+        self.settings = resolve_sftp(sftp, options)
+        self.host = self.settings.host
+        self.port = self.settings.port
         self.prefix = prefix
         self.chunk_size = chunk_size
-        self._options = connect_options(
-            username=username, password=password, client_keys=client_keys, passphrase=passphrase,
-            known_hosts=known_hosts, connect_timeout=connect_timeout,
-        )
         self._ssh: Any = None
         self._sftp: Any = None
         self._lock = asyncio.Lock()
@@ -268,8 +264,7 @@ class SftpDestination(Destination):
     async def _client(self) -> Any:
         if self._sftp is None or self._ssh is None or self._ssh.is_closed():
             try:
-                self._ssh, self._sftp = await connect_sftp(self.host, self.port, self._options,
-                                                           login=f"{self.host}:{self.port}")
+                self._ssh, self._sftp = await connect_sftp(self.settings, login=f"{self.host}:{self.port}")
             except SftpConnectError as exc:
                 raise DestinationError(str(exc)) from None
         return self._sftp
@@ -326,11 +321,7 @@ def open_destination(config: DestinationConfig) -> Destination:
         )
     if isinstance(config, SftpDestinationConfig):
         return SftpDestination(
-            config.host, port=config.port, username=config.username,
-            password=config.password.get_secret_value() if config.password else None,
-            client_keys=[config.private_key] if config.private_key else None,
-            passphrase=config.passphrase.get_secret_value() if config.passphrase else None,
-            known_hosts=config.known_hosts if config.host_key_checking else None,
-            prefix=config.prefix, connect_timeout=config.connect_timeout, chunk_size=config.chunk_size,
+            SftpSettings.from_connection(config, connect_timeout=config.connect_timeout),
+            prefix=config.prefix, chunk_size=config.chunk_size,
         )
     raise TypeError(f"unknown destination {config!r}")

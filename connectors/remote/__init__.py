@@ -11,6 +11,8 @@ addressing style, host-key checking), so a fix to either reaches both directions
 - :mod:`.aws` — :class:`AwsSettings`, one AWS connection (endpoint, region, credentials, attempts) as a
   value, shared by the S3 source, the S3 destination and the SQS notification queue.
 - :mod:`.s3` — :class:`S3Client`, an aiobotocore client opened at first use and closed once.
+- :mod:`.sftp_settings` — :class:`SftpSettings`, one SFTP connection (server, login, host-key file) as a
+  value, shared by the SFTP source and the SFTP destination.
 - :mod:`.sftp` — asyncssh connect options, connecting with failures named, and replacing a file.
 
 Nothing here imports aiobotocore or asyncssh until a connection is actually made.
@@ -18,7 +20,7 @@ Nothing here imports aiobotocore or asyncssh until a connection is actually made
 
 from fluentsync.connectors.remote.aws import AwsSettings
 from fluentsync.connectors.remote.s3 import S3Client
-from fluentsync.connectors.remote.settings import S3Connection, SftpConnection, reveal
+from fluentsync.connectors.remote.settings import S3Connection, SftpConnection, redacted_repr, reveal
 from fluentsync.connectors.remote.sftp import (
     SftpConnectError,
     connect_options,
@@ -26,6 +28,7 @@ from fluentsync.connectors.remote.sftp import (
     normalize_host,
     replace,
 )
+from fluentsync.connectors.remote.sftp_settings import SftpSettings
 
 __all__ = [
     "AwsSettings",
@@ -33,9 +36,11 @@ __all__ = [
     "S3Connection",
     "SftpConnectError",
     "SftpConnection",
+    "SftpSettings",
     "connect_options",
     "connect_sftp",
     "normalize_host",
+    "redacted_repr",
     "replace",
     "reveal",
 ]

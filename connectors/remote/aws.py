@@ -16,10 +16,10 @@ The constructors that took the seven keywords still do (``**options``, typed by 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypedDict
 
-from fluentsync.connectors.remote.settings import reveal
+from fluentsync.connectors.remote.settings import redacted_repr, reveal
 
 if TYPE_CHECKING:
     from fluentsync.connectors.remote.settings import S3Connection
@@ -55,12 +55,7 @@ class AwsSettings:
         )
 
     def __repr__(self) -> str:
-        def show(name: str) -> str:
-            value = getattr(self, name)
-            return "<hidden>" if name in _SECRETS and value is not None else repr(value)
-
-        shown = ", ".join(f"{f.name}={show(f.name)}" for f in fields(self))
-        return f"AwsSettings({shown})"
+        return redacted_repr(self, _SECRETS)
 
 
 class AwsOptions(TypedDict, total=False):

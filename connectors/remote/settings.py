@@ -11,8 +11,10 @@ revealed (:func:`reveal`) only when handed to the client library.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from dataclasses import fields
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
@@ -59,3 +61,16 @@ class SftpConnection(_Model):
 def reveal(value: SecretStr | None) -> str | None:
     """The plain secret, for the client library only (never for messages)."""
     return value.get_secret_value() if value is not None else None
+
+
+def redacted_repr(value: Any, secrets: Collection[str]) -> str:
+    """``Name(field=..., ...)`` of a dataclass whose ``secrets`` fields show only whether they are set.
+
+    For the connection-settings values (:mod:`.aws`, :mod:`.sftp_settings`): they carry plain secrets for
+    the client libraries, and a repr is what ends up in a log line, a traceback or a debugger."""
+    def show(name: str) -> str:
+        field_value = getattr(value, name)
+        return "<hidden>" if name in secrets and field_value is not None else repr(field_value)
+
+    shown = ", ".join(f"{f.name}={show(f.name)}" for f in fields(value))
+    return f"{type(value).__name__}({shown})"

@@ -1,10 +1,10 @@
 """Connecting to an SFTP server through asyncssh, the same way for the SFTP source and destination.
 
 - :func:`normalize_host` accepts ``sftp://host/`` or ``ssh://host`` where a bare host name is meant.
-- :func:`connect_options` turns the login into asyncssh options: host keys are checked against
-  ``known_hosts`` unless it is ``None`` (checking explicitly off: tests and trusted networks only), and
-  a password-only login uses password (or keyboard-interactive) authentication instead of first
-  offering the local user's default SSH keys to the server.
+- :func:`connect_options` turns an :class:`~.sftp_settings.SftpSettings` into asyncssh options: host keys
+  are checked against ``known_hosts`` unless it is ``None`` (checking explicitly off: tests and trusted
+  networks only), and a password-only login uses password (or keyboard-interactive) authentication
+  instead of first offering the local user's default SSH keys to the server.
 - :func:`connect_sftp` opens a connection and its SFTP session and names what went wrong
   (:class:`SftpConnectError`: authentication, unknown host key, unreachable) without credentials;
   callers turn it into their own error type.
@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import asyncssh
+
+    from fluentsync.connectors.remote.sftp_settings import SftpSettings
 
 __all__ = ["SftpConnectError", "connect_options", "connect_sftp", "normalize_host", "replace"]
 
@@ -40,37 +42,31 @@ def normalize_host(host: str) -> str:
     return host.rstrip("/")
 
 
-def connect_options(
-    *,
-    username: str,
-    password: str | None,
-    client_keys: list[str | Path] | None,
-    passphrase: str | None,
-    known_hosts: str | Path | None,
-    connect_timeout: float,
-) -> dict[str, Any]:
+def connect_options(settings: SftpSettings) -> dict[str, Any]:
     """Keyword arguments for ``asyncssh.connect`` (``~`` in paths expanded)."""
+    client_keys, known_hosts = settings.client_keys, settings.known_hosts
     options: dict[str, Any] = {
-        "username": username,
-        "password": password,
+        "username": settings.username,
+        "password": settings.password,
         "client_keys": [str(Path(k).expanduser()) for k in client_keys] if client_keys else None,
-        "passphrase": passphrase,
+        "passphrase": settings.passphrase,
         "known_hosts": str(Path(known_hosts).expanduser()) if known_hosts is not None else None,
-        "connect_timeout": connect_timeout,
+        "connect_timeout": settings.connect_timeout,
     }
-    if password is not None and not client_keys:
+    if settings.password is not None and not client_keys:
         options["preferred_auth"] = "password,keyboard-interactive"
     return options
 
 
 async def connect_sftp(
-    host: str, port: int, options: dict[str, Any], *, login: str
+    settings: SftpSettings, *, login: str
 ) -> tuple[asyncssh.SSHClientConnection, asyncssh.SFTPClient]:
     """An SSH connection and its SFTP session; ``login`` names the account in an authentication error."""
     import asyncssh
 
+    host, port = settings.host, settings.port
     try:
-        ssh = await asyncssh.connect(host, port, **options)
+        ssh = await asyncssh.connect(host, port, **connect_options(settings))
         try:
             return ssh, await ssh.start_sftp_client()
         except BaseException:

@@ -1,7 +1,9 @@
 """An SFTP folder as a file source, through asyncssh.
 
-- Password or private-key authentication. Host keys are checked against ``known_hosts`` unless
-  checking is explicitly turned off (``known_hosts=None``) - off is for tests and trusted networks only.
+- Password or private-key authentication, from one
+  :class:`~fluentsync.connectors.remote.sftp_settings.SftpSettings` (or the host and the same fields as
+  keywords). Host keys are checked against ``known_hosts`` unless checking is explicitly turned off
+  (``known_hosts=None``) - off is for tests and trusted networks only.
 - A small pool of connections (default 5) is reused; a caller waits FIFO up to ``acquire_timeout`` for
   one. A connection that fails is dropped and the operation is retried on a fresh one (bounded, with
   exponential back-off and full jitter); permission, authentication and missing-file errors are never
@@ -22,12 +24,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, Unpack
 
 import asyncssh
 
-from fluentsync.connectors.remote.sftp import SftpConnectError, connect_options, connect_sftp, normalize_host, replace
+from fluentsync.connectors.remote.sftp import SftpConnectError, connect_sftp, replace
+from fluentsync.connectors.remote.sftp_settings import SftpOptions, SftpSettings, resolve
 from fluentsync.connectors.sources.base import (
     FileRef,
     FileSource,
@@ -57,28 +59,22 @@ class SftpSource(FileSource):
 
     def __init__(
         self,
-        host: str,
+        sftp: SftpSettings | str | None = None,
+        /,
         *,
-        port: int = 22,
-        username: str,
-        password: str | None = None,
-        client_keys: list[str | Path] | None = None,
-        passphrase: str | None = None,
-        known_hosts: str | Path | None = "~/.ssh/known_hosts",
         max_connections: int = 5,
-        connect_timeout: float = 30.0,
         acquire_timeout: float = 30.0,
         max_attempts: int = 3,
         backoff_base: float = 1.0,
         backoff_cap: float = 8.0,
+        **options: Unpack[SftpOptions],
     ) -> None:
-        self.host = normalize_host(host)
-        self.port = port
-        self.location = f"{self.host}:{port}"
-        self._options = connect_options(
-            username=username, password=password, client_keys=client_keys, passphrase=passphrase,
-            known_hosts=known_hosts, connect_timeout=connect_timeout,
-        )
+        """``sftp`` says which server and how to sign in; it may instead be the host, with the other
+        fields as keywords (``username=...``) as before, not both."""
+        self.settings = resolve(sftp, options)
+        self.host = self.settings.host
+        self.port = self.settings.port
+        self.location = f"{self.host}:{self.port}"
         self.max_connections = max_connections
         self.acquire_timeout = acquire_timeout
         self.max_attempts = max_attempts
@@ -91,8 +87,7 @@ class SftpSource(FileSource):
     # -- connection pool --------------------------------------------------------------------------
     async def _connect(self) -> _Conn:
         try:
-            ssh, sftp = await connect_sftp(self.host, self.port, self._options,
-                                           login=f"{self._options['username']}@{self.location}")
+            ssh, sftp = await connect_sftp(self.settings, login=f"{self.settings.username}@{self.location}")
         except SftpConnectError as exc:
             raise SourceError(str(exc), retryable=exc.retryable) from None
         return _Conn(ssh, sftp)

@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from fluentsync.connectors.remote.aws import AwsSettings
+from fluentsync.connectors.remote.sftp_settings import SftpSettings
 from fluentsync.connectors.sources import FileSource, LocalSource
 from fluentsync.streams.config import LocalSourceConfig, S3SourceConfig, SftpSourceConfig, SourceConfig
 
@@ -15,10 +16,6 @@ if TYPE_CHECKING:
     from fluentsync.connectors.sources.notifications import NotificationTrigger, SqsQueue
 
 __all__ = ["build_notification_queue", "build_notification_trigger", "build_source"]
-
-
-def _secret(value: object) -> str | None:
-    return None if value is None else str(value.get_secret_value())  # type: ignore[attr-defined]
 
 
 def build_source(config: SourceConfig) -> FileSource:
@@ -33,13 +30,7 @@ def build_source(config: SourceConfig) -> FileSource:
     if isinstance(config, SftpSourceConfig):
         from fluentsync.connectors.sources.sftp import SftpSource
 
-        return SftpSource(
-            config.host, port=config.port, username=config.username, password=_secret(config.password),
-            client_keys=[config.private_key] if config.private_key else None,
-            passphrase=_secret(config.passphrase),
-            known_hosts=config.known_hosts if config.host_key_checking else None,
-            max_connections=config.max_connections,
-        )
+        return SftpSource(SftpSettings.from_connection(config), max_connections=config.max_connections)
     raise TypeError(f"unknown source configuration {type(config).__name__}")
 
 
