@@ -78,11 +78,10 @@ class Tracker:
         """Every record was handed to a stage: drop the batch's per-record arrays, keep its header.
 
         Why: a sealed tracker waits for Fluent's 2xx, the verdicts and the broker's acks of its hand-over,
-        and while Faust's producer is backed up (table changelogs) up to ``max_pending_records`` records sit
-        in sealed trackers. Each record the tracker still needs is held by its token; the decoded arrays
-        (``event.value`` is this dict) held every record a second time, about 1 KB each - measured as a
-        sporadic 250 MB peak at 1M rows. Everything read after sealing (dead letters, the table entry, job
-        keys, generations, log ids) is in the header.
+        and while Faust's producer is backed up (table changelogs) up to ``max_pending_records`` records can
+        sit in sealed trackers. Each record the tracker still needs is held by its token; the decoded arrays
+        (``event.value`` is this dict) would hold every record a second time, about 1 KB each. Everything
+        read after sealing (dead letters, the table entry, job keys, generations, log ids) is in the header.
         """
         self.sealed = True
         for column in RECORD_COLUMNS:

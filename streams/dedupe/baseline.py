@@ -193,6 +193,7 @@ class BaselineTable:
         queued = self._queued.get(partition)
         if queued is None:
             queued = self._queued[partition] = []
+        if partition not in self._handed:  # also for a list a cancelled drain left queued (it had its future)
             self._handed[partition] = asyncio.get_running_loop().create_future()
         queued.append((key, raw))
         if self._drain is None or self._drain.done():
